@@ -1,0 +1,1 @@
+"""Conversation-audit service: HTTP API, persistence and jobs over the pure `pipelines` library."""

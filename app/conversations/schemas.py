@@ -1,0 +1,173 @@
+"""API models for conversations (separate from the ORM tables)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_UTTERANCES = 2000
+MAX_TEXT_CHARS = 5000
+MAX_BATCH = 100
+
+SeverityName = Literal["none", "general", "important", "major"]
+ReviewStatus = Literal["unreviewed", "reviewed", "dismissed"]
+
+
+class UtteranceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: Literal["agent", "customer"]
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    start_ms: int | None = Field(default=None, ge=0)
+    end_ms: int | None = Field(default=None, ge=0)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank")
+        if "\x00" in value or "\ufffd" in value:
+            # U+FFFD means the client sent bytes that were not valid UTF-8.
+            raise ValueError("text contains NUL or undecodable characters")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_times(self) -> UtteranceIn:
+        if self.start_ms is not None and self.end_ms is not None and self.end_ms < self.start_ms:
+            raise ValueError("end_ms is before start_ms")
+        return self
+
+
+class ConversationCreate(BaseModel):
+    """A transcript posted by the QA system."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
+    channel: Literal["phone", "chat"]
+    agent_id: str = Field(min_length=1, max_length=100)
+    customer_id: str | None = Field(default=None, max_length=100)
+    started_at: AwareDatetime
+    utterances: list[UtteranceIn] = Field(min_length=1, max_length=MAX_UTTERANCES)
+
+
+class UtteranceRead(BaseModel):
+    index: int
+    speaker: str
+    text: str
+    start_ms: int | None
+    end_ms: int | None
+    emotion: str | None = None
+    emotion_confidence: float | None = None
+    emotion_probs: dict[str, float] | None = None
+
+
+class FindingRead(BaseModel):
+    kind: str
+    category: str
+    term: str | None
+    severity: SeverityName
+    utterance_index: int | None
+    start: int | None
+    end: int | None
+    rule: str
+    detail: str | None
+    lexicon_version: str | None
+    # Times of the utterance the finding is in, so a reviewer can jump to it in the recording.
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+class KeywordRead(BaseModel):
+    term: str
+    weight: float
+    speaker: str | None
+
+
+class ReviewRead(BaseModel):
+    status: str
+    note: str | None
+    reviewer: str
+    created_at: datetime
+
+
+class EmotionSummary(BaseModel):
+    dominant_negative: str | None
+    peak_label: str | None
+    peak_confidence: float | None
+    peak_utterance_index: int | None
+    first_third_negativity: float | None
+    last_third_negativity: float | None
+    trajectory: str
+    ends_angry: bool
+
+
+class ConversationSummary(BaseModel):
+    """A row of a list or search result."""
+
+    id: uuid.UUID
+    external_id: str
+    source: str
+    channel: str
+    agent_id: str
+    customer_id: str | None
+    started_at: datetime
+    created_at: datetime
+    status: str
+    score: float | None
+    severity: SeverityName
+    flagged: bool
+    review_status: ReviewStatus
+    customer_emotion: str | None
+    emotion_trajectory: str | None
+
+
+class ConversationRead(ConversationSummary):
+    """Everything a reviewer needs to see why a conversation was flagged."""
+
+    analysis_error: str | None
+    analysed_at: datetime | None
+    lexicon_version: str | None
+    score_breakdown: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+    emotion: EmotionSummary | None
+    utterances: list[UtteranceRead]
+    findings: list[FindingRead]
+    keywords: list[KeywordRead]
+    reviews: list[ReviewRead]
+    job_id: uuid.UUID | None = None
+    audio_available: bool = False
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: Literal["created", "existing", "error"]
+    id: uuid.UUID | None = None
+    external_id: str | None = None
+    flagged: bool | None = None
+    error: dict[str, Any] | None = None
+
+
+class BatchResult(BaseModel):
+    created: int
+    existing: int
+    failed: int
+    results: list[BatchItemResult]
+
+
+class ConversationBatch(BaseModel):
+    """Up to MAX_BATCH conversations; each is validated on its own so one bad item loses nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conversations: list[dict[str, Any]] = Field(min_length=1)
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["reviewed", "dismissed"]
+    note: str | None = Field(default=None, max_length=5000)

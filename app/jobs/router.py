@@ -1,0 +1,71 @@
+"""Audio endpoints: upload a recording (202 + job), follow the job, stream the recording back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Response, UploadFile, status
+from fastapi.responses import FileResponse
+
+from app.auth.dependencies import IngestKey, ListenerKey
+from app.deps import AppSettings, DbSession
+from app.errors import error_responses
+from app.jobs import service
+from app.jobs.schemas import AudioAccepted, AudioConversationCreate, JobRead
+
+router = APIRouter(tags=["audio"])
+
+
+def _job_read(job: object) -> JobRead:
+    return JobRead.model_validate(job, from_attributes=True)
+
+
+@router.post(
+    "/v1/conversations/audio",
+    response_model=AudioAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"model": AudioAccepted, "description": "already posted"},
+        **error_responses(401, 403, 409, 413, 415, 422),
+    },
+)
+def create_audio_conversation(
+    file: UploadFile,
+    meta: Annotated[AudioConversationCreate, Form()],
+    session: DbSession,
+    settings: AppSettings,
+    _key: IngestKey,
+    response: Response,
+) -> AudioAccepted:
+    """Upload a call recording with its metadata; it is transcribed and audited by a worker. Follow `job_url`."""
+    conv, job, created = service.accept_upload(
+        session,
+        settings=settings,
+        meta=meta,
+        stream=file.file,
+        filename=file.filename or "",
+        content_type=file.content_type,
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return AudioAccepted(
+        conversation_id=conv.id, job_id=job.id, job_url=f"/v1/jobs/{job.id}", status=job.status
+    )  # type: ignore[arg-type]
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobRead, responses=error_responses(401, 403, 404, 422))
+def get_job(job_id: uuid.UUID, session: DbSession, _key: IngestKey) -> JobRead:
+    """State of a transcription job: queued → transcribing (progress) → auditing → done | failed (with the reason)."""
+    return _job_read(service.get_job(session, job_id=job_id))
+
+
+@router.get(
+    "/v1/conversations/{conversation_id}/audio",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/*": {}}}, **error_responses(401, 403, 404)},
+)
+def get_conversation_audio(conversation_id: uuid.UUID, session: DbSession, _key: ListenerKey) -> FileResponse:
+    """Stream the stored recording (supports HTTP range requests for seeking to a finding)."""
+    path, content_type = service.audio_file(session, conversation_id=conversation_id)
+    return FileResponse(path, media_type=content_type, filename=path.name)

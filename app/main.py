@@ -1,0 +1,61 @@
+"""The FastAPI application: lifespan loads models once, routers are thin."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.admin.router import router as admin_router
+from app.conversations.router import router as conversations_router
+from app.db.session import make_engine, make_session_factory
+from app.errors import install_error_handlers
+from app.health.router import router as health_router
+from app.jobs.router import router as jobs_router
+from app.jobs.runner import JobRunner
+from app.reviews.router import router as reviews_router
+from app.runtime import AuditRuntime
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing heavy happens until the lifespan starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        app.state.runtime = AuditRuntime(settings)
+        runner = JobRunner(factory=app.state.session_factory, runtime=app.state.runtime)
+        app.state.job_runner = runner
+        if settings.start_worker:
+            runner.start()
+        log.info("audit service ready: lexicons %s", app.state.runtime.lexicon_version)
+        try:
+            yield
+        finally:
+            if settings.start_worker:
+                runner.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Conversation audit (客服智能质检)",
+        version="0.1.0",
+        description="Audits customer-service calls and chats: sensitive words, keywords, emotion, service norms, score.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(conversations_router)
+    app.include_router(reviews_router)
+    app.include_router(jobs_router)
+    app.include_router(admin_router)
+    return app

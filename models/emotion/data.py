@@ -1,0 +1,126 @@
+"""Load the labelled emotion corpora from ../shared/data and map them onto the product's six labels."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.types import EMOTION_LABELS
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+SMP_MAP = {
+    "neutral": "neutral",
+    "happy": "happy",
+    "angry": "angry",
+    "sad": "sad",
+    "fear": "anxious",
+    "surprise": "surprised",
+}
+# CPED: negative-other / positive-other carry polarity only, so they are dropped.
+CPED_MAP = {
+    "neutral": "neutral",
+    "happy": "happy",
+    "relaxed": "happy",
+    "grateful": "happy",
+    "anger": "angry",
+    "disgust": "angry",
+    "depress": "sad",
+    "sadness": "sad",
+    "worried": "anxious",
+    "fear": "anxious",
+    "astonished": "surprised",
+}
+# Series held out from training: CPED results are reported on these only.
+CPED_TEST_SERIES = frozenset({"39", "45"})
+SMP_TRAIN_FILES = ("usual_eval_labeled", "virus_train", "virus_eval_labeled", "virus_test_labeled")
+LABEL_INDEX = {label: i for i, label in enumerate(EMOTION_LABELS)}
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One labelled text with the corpus it came from."""
+
+    text: str
+    label: str
+    source: str
+
+
+def load_smp(name: str, data_dir: Path = SHARED_DATA) -> list[Example]:
+    """One SMP2020-EWECT file (e.g. usual_test_labeled) mapped to product labels."""
+    rows = json.loads(
+        (data_dir / "emotion" / "smp2020_ewect" / f"{name}.txt").read_text(encoding="utf-8-sig")
+    )
+    return [Example(r["content"], SMP_MAP[r["label"]], f"smp:{name}") for r in rows if r["content"].strip()]
+
+
+def load_cped(*, test: bool, data_dir: Path = SHARED_DATA) -> list[Example]:
+    """CPED utterances from the held-out series (test=True) or the training series, other-labels dropped."""
+    path = data_dir / "emotion" / "cped_valid" / "valid_split.csv"
+    out = []
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        for r in csv.DictReader(f):
+            if (r["TV_ID"] in CPED_TEST_SERIES) != test or r["Emotion"] not in CPED_MAP:
+                continue
+            if r["Utterance"].strip():
+                out.append(Example(r["Utterance"].strip(), CPED_MAP[r["Emotion"]], f"cped:{r['TV_ID']}"))
+    return out
+
+
+_QUESTION = re.compile(
+    r"吗|么|？|\?|怎么|能不能|可不可以|可以|请问|咨询|如何|什么|多久|哪|几天|是否|帮我|麻烦"
+)
+# Anything that may carry emotion (thanks, complaint, urgency) is kept out of the neutral set.
+_EMOTIVE = re.compile(
+    r"谢|好评|满意|棒|赞|开心|哈|投诉|差|垃圾|骗|坑|气|烦|急|怎么还|还没|还不|到底|无语|失望|生气|"
+    r"慢|坏|破|错|退款|赔|！|!|。。|\?\?|？？|呵|唉|哎|晕|郁闷|担心|怕|不行|不要|别|滚|妈|靠"
+)
+
+
+def is_plain_question(text: str) -> bool:
+    """Heuristic for a plain, emotion-free customer question (used to pick JDDC neutral examples)."""
+    core = re.sub(r"\[[^\]]*x\]", "", text).strip()
+    return 6 <= len(core) <= 40 and bool(_QUESTION.search(core)) and not _EMOTIVE.search(core)
+
+
+def _session_bucket(session_id: str) -> int:
+    return int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16) % 10
+
+
+def load_jddc_customer(*, heldout: bool, data_dir: Path = SHARED_DATA) -> list[str]:
+    """Customer turns of JDDC sessions; 2 of 10 session buckets (by sha256 of the id) are held out."""
+    out = []
+    path = data_dir / "dialogues" / "jddc_sample_sessions.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        s = json.loads(line)
+        if (_session_bucket(s["session_id"]) < 2) != heldout:
+            continue
+        out.extend(t["text"].strip() for t in s["turns"] if t["role"] == "customer" and t["text"].strip())
+    return out
+
+
+def jddc_neutral_train(limit: int = 600, seed: int = 13) -> list[Example]:
+    """Plain JDDC customer questions from training sessions, labelled neutral."""
+    texts = sorted({t for t in load_jddc_customer(heldout=False) if is_plain_question(t)})
+    random.Random(seed).shuffle(texts)
+    return [Example(t, "neutral", "jddc") for t in texts[:limit]]
+
+
+def training_set(seed: int = 13, virus_happy_cap: int = 1200, virus_other_cap: int = 3500) -> list[Example]:
+    """Everything the head is trained on: SMP (minus usual_test), CPED training series, JDDC neutral.
+
+    The epidemic-period Weibo sets are subsampled (fixed seed): they are mostly cheering posts, and long
+    posts dominate feature-extraction time on 2 CPU cores.
+    """
+    rng = random.Random(seed)
+    usual = load_smp("usual_eval_labeled")
+    virus = [ex for name in SMP_TRAIN_FILES if name.startswith("virus") for ex in load_smp(name)]
+    rng.shuffle(virus)
+    happy = [ex for ex in virus if ex.label == "happy"][:virus_happy_cap]
+    other = [ex for ex in virus if ex.label != "happy"][:virus_other_cap]
+    return usual + happy + other + load_cped(test=False) + jddc_neutral_train(seed=seed)

@@ -1,0 +1,91 @@
+"""Build the emotion classifier from the materialised e5-small base and the committed head artefact."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from models.emotion.head import ARTIFACT_DIR, load_head
+from models.emotion.setup import SETUP_COMMAND, ModelAssetError, check_materialized
+from pipelines.emotion import TransformerEmotionClassifier
+from pipelines.types import EMOTION_LABELS
+
+
+def quantize_encoder(encoder: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of every nn.Linear (weights int8, activations quantised per batch)."""
+    quantized: torch.nn.Module = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+        encoder, {torch.nn.Linear}, dtype=torch.qint8
+    )
+    return quantized
+
+
+def load_emotion_classifier(
+    model_root: Path,
+    *,
+    artifact_dir: Path = ARTIFACT_DIR,
+    num_threads: int | None = 2,
+    quantize: bool = True,
+    batch_size: int = 32,
+    verify_checksum: bool = True,
+) -> TransformerEmotionClassifier:
+    """Load tokenizer, the first k e5 layers (int8 unless quantize=False) and the trained head.
+
+    model_root is the directory `models.emotion.setup.materialize` returned (default var/models/e5-small).
+    Raises ModelAssetError naming `.venv/bin/audit models setup` when it is missing or corrupt.
+    num_threads is applied with torch.set_num_threads (process-wide); None leaves torch's setting alone.
+    """
+    import transformers
+    from tokenizers import Tokenizer
+    from transformers import BertModel
+
+    model_root = Path(model_root)
+    check_materialized(model_root, full_hash=verify_checksum)
+    if not (artifact_dir / "head.safetensors").is_file():
+        raise ModelAssetError(
+            f"emotion head missing from {artifact_dir} (it is committed in git; restore it)"
+        )
+    head, config, _ = load_head(artifact_dir)
+    if config.base_model_sha256 != _marker_sha(model_root):
+        raise ModelAssetError(f"emotion head was trained on another base model; run `{SETUP_COMMAND}`")
+    if tuple(config.labels) != EMOTION_LABELS:
+        raise ModelAssetError(f"emotion head labels {config.labels} differ from {EMOTION_LABELS}")
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # the skipped upper layers are reported as 'unused' otherwise
+    try:
+        encoder: torch.nn.Module = BertModel.from_pretrained(
+            str(model_root),
+            local_files_only=True,
+            add_pooling_layer=False,
+            num_hidden_layers=config.encoder_layers,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelAssetError(
+            f"cannot load the e5-small base from {model_root} ({exc}); run `{SETUP_COMMAND}`"
+        ) from exc
+    encoder.eval()
+    if quantize:
+        encoder = quantize_encoder(encoder)
+    return TransformerEmotionClassifier(
+        tokenizer=Tokenizer.from_file(str(model_root / "tokenizer.json")),
+        encoder=encoder,
+        head=head,
+        layers=config.layers,
+        version=head_version(artifact_dir, quantized=quantize),
+        max_tokens=config.max_tokens,
+        batch_size=batch_size,
+    )
+
+
+def _marker_sha(model_root: Path) -> str:
+    import json
+
+    return str(json.loads((model_root / "materialized.json").read_text())["model_sha256"])
+
+
+def head_version(artifact_dir: Path = ARTIFACT_DIR, *, quantized: bool = True) -> str:
+    """Version string recorded with every prediction: e5s-emotion-<head sha256[:12]>[-int8]."""
+    digest = hashlib.sha256((artifact_dir / "head.safetensors").read_bytes()).hexdigest()[:12]
+    return f"e5s-emotion-{digest}" + ("-int8" if quantized else "")

@@ -1,0 +1,1 @@
+"""Pure audit pipeline: text or audio in, typed results out (no web framework, no database)."""

