@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.emotion import EmotionClassifier, summarize_conversation
 from pipelines.keywords import KeywordExtractor
 from pipelines.pii import PiiMasker, pii_findings
-from pipelines.rules import ServiceNormChecker, load_rules
+from pipelines.rules import RuleSet, ServiceNormChecker, load_rules
 from pipelines.scoring import Scorer
 from pipelines.sensitive import SensitiveWordMatcher, load_sensitive_lexicon
 from pipelines.types import AuditResult, Conversation, EmotionPrediction, Finding, Utterance
@@ -23,11 +24,13 @@ class AuditStages:
     keywords: KeywordExtractor
     norms: ServiceNormChecker
     scorer: Scorer
+    rules: RuleSet
 
     @property
     def version(self) -> str:
-        """The lexicon version every finding records."""
-        return self.matcher.version
+        """The version every finding records: sensitive-word lexicons and rules.yaml together."""
+        both = f"{self.matcher.version}:{self.rules.version}".encode()
+        return hashlib.sha256(both).hexdigest()[:12]
 
 
 def build_stages(lexicon_dir: Path, *, keyword_extractor: KeywordExtractor | None = None) -> AuditStages:
@@ -42,6 +45,7 @@ def build_stages(lexicon_dir: Path, *, keyword_extractor: KeywordExtractor | Non
         keywords=keywords,
         norms=ServiceNormChecker(rules),
         scorer=Scorer(rules),
+        rules=rules,
     )
 
 
@@ -89,7 +93,7 @@ class AuditPipeline:
             key=lambda f: (f.utterance_index if f.utterance_index is not None else -1, f.start or 0)
         )
 
-        score = s.scorer.score(findings, conversation_emotion=conv_emotion)
+        score = s.scorer.score(findings, conversation_emotion=conv_emotion, utterances=utts)
         severity = s.scorer.severity(findings)
         return AuditResult(
             utterances=utts,

@@ -34,9 +34,9 @@ def to_summary(conv: Conversation) -> ConversationSummary:
         created_at=conv.created_at,
         status=conv.status,
         score=conv.score,
-        severity=_severity(conv.severity),  # type: ignore[arg-type]
+        severity=_severity(conv.severity),
         flagged=conv.flagged,
-        review_status=conv.review_status,  # type: ignore[arg-type]
+        review_status=conv.review_status,
         customer_emotion=conv.customer_emotion,
         emotion_trajectory=conv.emotion_trajectory,
     )
@@ -72,7 +72,7 @@ def to_read(conv: Conversation, *, job_id: uuid.UUID | None = None) -> Conversat
                 kind=f.kind,
                 category=f.category,
                 term=f.term,
-                severity=_severity(f.severity),  # type: ignore[arg-type]
+                severity=_severity(f.severity),
                 utterance_index=f.utterance_index,
                 start=f.start,
                 end=f.end,

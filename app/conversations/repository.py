@@ -145,7 +145,7 @@ def search(
     """Most severe first, then newest; keyset pagination over (severity, started_at, id)."""
     conditions = _conditions(filters)
     total = session.scalar(select(func.count()).select_from(Conversation).where(*conditions)) or 0
-    stmt: Select[tuple[Conversation]] = select(Conversation).where(*conditions)
+    stmt: Select[Conversation] = select(Conversation).where(*conditions)
     if cursor is not None:
         sev, started, ident = _decode_cursor(cursor)
         C = Conversation

@@ -51,7 +51,7 @@ def create_audio_conversation(
         response.status_code = status.HTTP_200_OK
     return AudioAccepted(
         conversation_id=conv.id, job_id=job.id, job_url=f"/v1/jobs/{job.id}", status=job.status
-    )  # type: ignore[arg-type]
+    )
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobRead, responses=error_responses(401, 403, 404, 422))
