@@ -23,7 +23,7 @@ import opencc
 import soundfile as sf
 
 from models.whisper import DEFAULT_CACHE_DIR, load_whisper, materialize
-from pipelines.asr import TranscribeOptions, Transcriber
+from pipelines.asr import SIMPLIFIED_PROMPT, TranscribeOptions, Transcriber
 
 REPO = Path(__file__).resolve().parents[1]
 SPEECH_DIR = REPO / ".." / "shared" / "data" / "speech"
@@ -149,7 +149,7 @@ DEFAULT_SETTINGS = [
     "baseline_defaults",
     "pipeline",
     "beam1",
-    "no_prompt",
+    "prompt_simplified",
     "no_vad",
     "no_fallback",
     "prompt_ecommerce",
@@ -184,7 +184,7 @@ def build_settings(model: object) -> dict[str, Decoder]:
         "baseline_defaults": plain,
         "pipeline": pipeline(base),
         "beam1": pipeline(dataclasses.replace(base, beam_size=1, best_of=1)),
-        "no_prompt": pipeline(dataclasses.replace(base, initial_prompt=None)),
+        "prompt_simplified": pipeline(dataclasses.replace(base, initial_prompt=SIMPLIFIED_PROMPT)),
         "no_vad": pipeline(dataclasses.replace(base, vad_filter=False)),
         "no_fallback": pipeline(dataclasses.replace(base, temperature=(0.0,))),
         "cond_prev_text": pipeline(dataclasses.replace(base, condition_on_previous_text=True)),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 Layout = Literal["stereo_agent_left", "stereo_agent_right", "mono"]
 LAYOUTS: tuple[Layout, ...] = ("stereo_agent_left", "stereo_agent_right", "mono")
 SAMPLE_RATE = 16_000
+MAX_CLIP_S = 30.0  # Whisper's window
 Audio = npt.NDArray[np.float32]
 
 # Phrases Whisper invents on silence, music or noise: it learned them from subtitle credits of online
@@ -107,8 +108,9 @@ class TranscribeOptions:
     vad_parameters: Mapping[str, float | int] = field(default_factory=_default_vad)
     # Without the previous text as context a single bad window cannot start a repetition loop.
     condition_on_previous_text: bool = False
-    # A Simplified-Chinese prompt with punctuation steers Whisper away from Traditional characters.
-    initial_prompt: str | None = SIMPLIFIED_PROMPT
+    # No prompt by default: SIMPLIFIED_PROMPT raised CER on our AISHELL set (models/whisper/model_card.md);
+    # t2s already fixes Traditional output. Set it when punctuated text matters more than CER.
+    initial_prompt: str | None = None
     temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     no_speech_threshold: float = 0.6
     compression_ratio_threshold: float = 2.4
@@ -118,6 +120,9 @@ class TranscribeOptions:
     drop_compression_ratio: float = 2.6
     drop_avg_logprob: float = -1.5
     hotwords: str | None = None
+    # Speech regions closer than this are decoded as one clip (fewer 30 s encoder passes); a longer
+    # silence on this channel may hold the other party's turn, so it must stay a clip boundary.
+    merge_gap_s: float = 1.0
     phantom_anywhere: tuple[str, ...] = PHANTOM_ANYWHERE
     phantom_whole: tuple[str, ...] = PHANTOM_WHOLE
     batched: bool = False
@@ -129,8 +134,6 @@ class TranscribeOptions:
             "language": self.language,
             "beam_size": self.beam_size,
             "best_of": self.best_of,
-            "vad_filter": self.vad_filter,
-            "vad_parameters": dict(self.vad_parameters) if self.vad_filter else None,
             "condition_on_previous_text": self.condition_on_previous_text,
             "initial_prompt": self.initial_prompt,
             "temperature": list(self.temperature),
@@ -247,7 +250,8 @@ class Transcriber:
             channels: tuple[Audio, ...] = (decode_audio(str(path), sampling_rate=SAMPLE_RATE),)
         else:
             left, right = decode_audio(str(path), sampling_rate=SAMPLE_RATE, split_stereo=True)
-            if np.array_equal(left, right):
+            # All-zero channels are equal too, but silence is a valid (empty) call, not a layout mistake.
+            if np.array_equal(left, right) and np.any(left):
                 raise LayoutError(
                     f"layout {layout} needs separate agent and customer channels, but both channels of "
                     f"{path.name} carry the same signal; use layout=mono"
@@ -290,25 +294,55 @@ class Transcriber:
         duration_s = len(audio) / SAMPLE_RATE
         if duration_s == 0:
             return []
+        clips = self.speech_clips(audio)
         kwargs = self.options.decode_kwargs()
-        if self.options.batched:
-            from faster_whisper import BatchedInferencePipeline
-
-            # A pipeline per call: it keeps per-call state (last_speech_timestamp), the model is shared.
-            segments, _ = BatchedInferencePipeline(self._model).transcribe(audio, **kwargs)
-        else:
-            segments, _ = self._model.transcribe(audio, **kwargs)
         kept: list[Segment] = []
-        for seg in segments:
-            if progress is not None:
-                progress(min(seg.end / duration_s, 1.0))
-            text = self.clean_text(seg.text)
-            if text is None or self._unreliable(seg.no_speech_prob, seg.compression_ratio, seg.avg_logprob):
-                continue
-            kept.append(Segment(start_s=max(seg.start, 0.0), end_s=max(seg.end, seg.start), text=text))
+        if clips:
+            # Whisper decodes each clip on its own, so timestamps stay in the original timeline. (Letting
+            # faster-whisper's VAD glue all speech together shifted a turn by seconds when two turns of
+            # one channel shared a window, which broke the stereo merge order.)
+            if self.options.batched:
+                from faster_whisper import BatchedInferencePipeline
+
+                # A pipeline per call: it keeps per-call state (last_speech_timestamp); the model is shared.
+                segments, _ = BatchedInferencePipeline(self._model).transcribe(
+                    audio, clip_timestamps=[{"start": s, "end": e} for s, e in clips], **kwargs
+                )
+            else:
+                flat = [t for clip in clips for t in clip]
+                segments, _ = self._model.transcribe(audio, clip_timestamps=flat, vad_filter=False, **kwargs)
+            for seg in segments:
+                if progress is not None:
+                    progress(min(seg.end / duration_s, 1.0))
+                text = self.clean_text(seg.text)
+                if text is None or self._unreliable(
+                    seg.no_speech_prob, seg.compression_ratio, seg.avg_logprob
+                ):
+                    continue
+                kept.append(Segment(start_s=max(seg.start, 0.0), end_s=max(seg.end, seg.start), text=text))
         if progress is not None:
             progress(1.0)  # trailing silence yields no segment, so report the channel as done
         return kept
+
+    def speech_clips(self, audio: Audio) -> list[tuple[float, float]]:
+        """Speech regions (seconds) to decode: Silero VAD regions merged across short pauses, each <= 30 s."""
+        duration_s = len(audio) / SAMPLE_RATE
+        if not self.options.vad_filter:
+            return [
+                (start, min(start + MAX_CLIP_S, duration_s))
+                for start in np.arange(0.0, duration_s, MAX_CLIP_S)
+            ]
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        vad = VadOptions(**{**self.options.vad_parameters, "max_speech_duration_s": MAX_CLIP_S})
+        clips: list[tuple[float, float]] = []
+        for region in get_speech_timestamps(audio, vad, sampling_rate=SAMPLE_RATE):
+            start, end = region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE
+            if clips and start - clips[-1][1] < self.options.merge_gap_s and end - clips[-1][0] <= MAX_CLIP_S:
+                clips[-1] = (clips[-1][0], end)
+            else:
+                clips.append((start, end))
+        return clips
 
     def _unreliable(self, no_speech_prob: float, compression_ratio: float, avg_logprob: float) -> bool:
         opts = self.options

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -15,9 +16,12 @@ from pipelines.types import EMOTION_LABELS
 
 def quantize_encoder(encoder: torch.nn.Module) -> torch.nn.Module:
     """Dynamic int8 quantisation of every nn.Linear (weights int8, activations quantised per batch)."""
-    quantized: torch.nn.Module = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-        encoder, {torch.nn.Linear}, dtype=torch.qint8
-    )
+    with warnings.catch_warnings():
+        # torch 2.13 flags the quantised-tensor API as deprecated (moving to torchao); it still works here.
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        quantized: torch.nn.Module = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            encoder, {torch.nn.Linear}, dtype=torch.qint8
+        )
     return quantized
 
 
@@ -53,7 +57,9 @@ def load_emotion_classifier(
         raise ModelAssetError(f"emotion head labels {config.labels} differ from {EMOTION_LABELS}")
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # the skipped upper layers are reported as 'unused' otherwise
+    # The skipped upper layers are reported as 'unused' otherwise, and a progress bar would go to stderr.
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         encoder: torch.nn.Module = BertModel.from_pretrained(
             str(model_root),

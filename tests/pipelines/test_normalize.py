@@ -53,6 +53,16 @@ class TestSeparators:
         assert normalizer("不知道。投诉！好？的；\n…").text == "不知道。投诉!好?的;\n…"
 
 
+class TestFoldOnly:
+    def test_fold_matches_the_full_normalisation(self) -> None:
+        normalizer = Normalizer()  # fresh: fold must also map characters it has never seen
+        text = "ﬁx：傻 @ 逼！這"
+        assert normalizer.fold(text) == "fix傻逼!这"
+        normalized = normalizer(text)
+        assert normalized.text == "fix傻逼!这"
+        assert normalized.offsets == (0, 0, 1, 3, 7, 8, 9)
+
+
 class TestOffsets:
     def test_offsets_point_into_the_original(self, normalizer: Normalizer) -> None:
         text = "小妹：傻 @ 逼！"

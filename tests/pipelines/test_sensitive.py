@@ -185,6 +185,12 @@ class TestLongestMatch:
             ("t", "戊己", "戊己"),
         ]
 
+    def test_scan_reports_every_overlapping_occurrence(self, tmp_path: Path) -> None:
+        body = "category: t\nterms: [甲乙, 乙丙丁, 丙丁戊, 戊己]\n"
+        matcher = SensitiveWordMatcher(load_sensitive_lexicon(_write_lexicon(tmp_path, body)))
+        spans = sorted((start, end) for _, start, end in matcher.scan("甲乙丙丁戊己"))
+        assert spans == [(0, 2), (1, 4), (2, 5), (4, 6)]
+
     def test_ascii_terms_need_word_boundaries(self, tmp_path: Path) -> None:
         matcher = SensitiveWordMatcher(
             load_sensitive_lexicon(_write_lexicon(tmp_path, "category: t\nterms: [bcd]\n"))

@@ -1,0 +1,76 @@
+"""Emotion through the API: per-utterance labels, the customer's trajectory, emotion search and rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.factories.conversations import transcript, utterance
+
+ESCALATING = [
+    utterance("customer", "你好，请问我的快递到哪了"),
+    utterance("agent", "您好，我帮您查一下"),
+    utterance("customer", "怎么还没退款，我都等了一个星期了，到底怎么回事"),
+    utterance("agent", "系统显示还在处理"),
+    utterance("customer", "你们这是什么破服务，气死我了！"),
+]
+CALMED = [
+    utterance("customer", "你们这是什么破服务，气死我了！"),
+    utterance("agent", "非常抱歉给您带来不便，我理解您的感受，马上为您处理"),
+    utterance("customer", "好的"),
+    utterance("agent", "已经为您退款了，请问还有什么可以帮您"),
+    utterance("customer", "太谢谢你了，问题解决了，非常满意"),
+]
+
+
+def _post(client: TestClient, auth: dict[str, dict[str, str]], ext: str, utts: list[dict[str, Any]]) -> Any:
+    resp = client.post("/v1/conversations", json=transcript(ext, utts), headers=auth["ingest"])
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+class TestEmotion:
+    def test_escalating_customer_is_flagged(self, client: TestClient, auth: dict[str, dict[str, str]]) -> None:
+        body = _post(client, auth, "emo-up", ESCALATING)
+        assert [u["emotion"] for u in body["utterances"]] == ["neutral", "neutral", "angry", "neutral", "angry"]
+        last = body["utterances"][4]
+        assert last["emotion_confidence"] > 0.9
+        assert set(last["emotion_probs"]) == {"neutral", "happy", "angry", "sad", "anxious", "surprised"}
+        assert abs(sum(last["emotion_probs"].values()) - 1.0) < 1e-3
+        emo = body["emotion"]
+        assert (emo["dominant_negative"], emo["trajectory"], emo["ends_angry"]) == ("angry", "escalated", True)
+        assert emo["peak_utterance_index"] == 4
+        assert (body["customer_emotion"], body["emotion_trajectory"]) == ("angry", "escalated")
+        rules = {f["rule"]: f for f in body["findings"] if f["kind"] == "service_norm"}
+        assert rules["norm:customer_ends_angry"]["utterance_index"] == 4
+        assert rules["norm:customer_ends_angry"]["severity"] == "important"
+        assert rules["norm:empathy"]["utterance_index"] == 3  # the agent's answer to the angry turn
+        assert body["flagged"] is True
+
+    def test_calmed_customer_is_not_flagged(self, client: TestClient, auth: dict[str, dict[str, str]]) -> None:
+        body = _post(client, auth, "emo-down", CALMED)
+        assert [u["emotion"] for u in body["utterances"]][0] == "angry"
+        assert body["utterances"][4]["emotion"] == "happy"
+        assert (body["emotion"]["trajectory"], body["emotion"]["ends_angry"]) == ("calmed", False)
+        assert [f["rule"] for f in body["findings"]] == ["norm:empathy_shown"]
+        assert (body["flagged"], body["score"]) == (False, 100.0)
+
+    def test_search_by_emotion(self, client: TestClient, auth: dict[str, dict[str, str]]) -> None:
+        up = _post(client, auth, "emo-up", ESCALATING)["id"]
+        down = _post(client, auth, "emo-down", CALMED)["id"]
+        neutral = _post(
+            client, auth, "emo-none", [utterance("customer", "我想修改一下收货地址"), utterance("agent", "您好，好的")]
+        )["id"]
+
+        def ids(query: str) -> list[str]:
+            resp = client.get(f"/v1/conversations?{query}", headers=auth["auditor"])
+            assert resp.status_code == 200, resp.text
+            return sorted(i["id"] for i in resp.json()["items"])
+
+        assert ids("emotion=angry&speaker=customer&min_confidence=0.8") == sorted([up, down])
+        assert ids("emotion=angry&speaker=agent") == []
+        assert ids("emotion=happy&speaker=customer") == [down]
+        assert ids("trajectory=escalated") == [up]
+        assert ids("emotion=angry&trajectory=calmed&flagged=false") == [down]
+        assert ids("emotion=neutral&speaker=customer&agent_id=agent-007") == sorted([neutral, up])
