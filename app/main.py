@@ -17,6 +17,7 @@ from app.jobs.router import router as jobs_router
 from app.jobs.runner import JobRunner
 from app.reviews.router import router as reviews_router
 from app.runtime import AuditRuntime
+from app.web.router import router as web_router
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -58,4 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews_router)
     app.include_router(jobs_router)
     app.include_router(admin_router)
+    app.include_router(web_router)
     return app

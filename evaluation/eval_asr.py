@@ -198,6 +198,11 @@ def build_settings(model: object) -> dict[str, Decoder]:
         ),
         "hotwords": pipeline(dataclasses.replace(base, hotwords=ECOMMERCE_TERMS)),
         "batched8": pipeline(dataclasses.replace(base, batched=True, batch_size=8)),
+        "no_timestamps": pipeline(dataclasses.replace(base, without_timestamps=True)),
+        "beam10": pipeline(dataclasses.replace(base, beam_size=10, best_of=10)),
+        "vad_pad500": pipeline(
+            dataclasses.replace(base, vad_parameters={**base.vad_parameters, "speech_pad_ms": 500})
+        ),
     }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from models.emotion.head import ARTIFACT_DIR, load_head
+from models.emotion.lora import merge_adapters
 from models.emotion.setup import SETUP_COMMAND, ModelAssetError, check_materialized
 from pipelines.emotion import TransformerEmotionClassifier
 from pipelines.types import EMOTION_LABELS
@@ -72,6 +73,9 @@ def load_emotion_classifier(
             f"cannot load the e5-small base from {model_root} ({exc}); run `{SETUP_COMMAND}`"
         ) from exc
     encoder.eval()
+    adapters = artifact_dir / "lora.safetensors"
+    if adapters.is_file():
+        merge_adapters(encoder, adapters)  # merged before quantising: serving cost is that of the plain model
     if quantize:
         encoder = quantize_encoder(encoder)
     return TransformerEmotionClassifier(
@@ -92,6 +96,10 @@ def _marker_sha(model_root: Path) -> str:
 
 
 def head_version(artifact_dir: Path = ARTIFACT_DIR, *, quantized: bool = True) -> str:
-    """Version string recorded with every prediction: e5s-emotion-<head sha256[:12]>[-int8]."""
-    digest = hashlib.sha256((artifact_dir / "head.safetensors").read_bytes()).hexdigest()[:12]
+    """Version string recorded with every prediction: e5s-emotion-<sha256(head[+adapters])[:12]>[-int8]."""
+    h = hashlib.sha256()
+    for name in ("head.safetensors", "lora.safetensors"):
+        if (artifact_dir / name).is_file():
+            h.update((artifact_dir / name).read_bytes())
+    digest = h.hexdigest()[:12]
     return f"e5s-emotion-{digest}" + ("-int8" if quantized else "")

@@ -67,4 +67,5 @@ class TestHealth:
         body = client.get("/v1/health").json()
         assert body["status"] == "ok"
         assert body["database"] in {"sqlite", "postgresql"}
-        assert len(body["lexicon_version"]) >= 8
+        assert len(body["lexicon_version"]) == 12
+        assert body["models"]["emotion"].startswith("e5s-emotion-")

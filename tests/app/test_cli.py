@@ -109,3 +109,17 @@ class TestServe:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+    def test_refuses_to_start_without_models(self, env: dict[str, str], tmp_path: Path) -> None:
+        empty = tmp_path / "no-models"
+        empty.mkdir()
+        proc = subprocess.run(
+            [AUDIT, "serve", "--port", str(_free_port())],
+            env={**env, "AUDIT_MODEL_DIR": str(empty)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode != 0
+        assert "audit models setup" in proc.stdout + proc.stderr

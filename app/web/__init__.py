@@ -1,0 +1,1 @@
+"""The supervisors' and auditors' web page: static HTML over the same REST API and API keys."""
