@@ -17,8 +17,8 @@ from app.jobs.router import router as jobs_router
 from app.jobs.runner import JobRunner
 from app.reviews.router import router as reviews_router
 from app.runtime import AuditRuntime
-from app.web.router import router as web_router
 from app.settings import Settings, get_settings
+from app.web.router import router as web_router
 
 log = logging.getLogger(__name__)
 

@@ -25,12 +25,13 @@ HEADS_DIR = REPO_ROOT / "var" / "emotion" / "heads"
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
-    """One configuration to time."""
+    """One configuration to time; `twin` names the fp32 variant whose predictions it should reproduce."""
 
     name: str
     artifact_dir: Path
     quantize: bool
     max_tokens: int | None = None
+    twin: str | None = None
 
 
 def throughput(clf: TransformerEmotionClassifier, texts: list[str], batch_size: int, repeats: int) -> float:
@@ -41,6 +42,23 @@ def throughput(clf: TransformerEmotionClassifier, texts: list[str], batch_size: 
     for _ in range(repeats):
         clf.predict(texts)
     return repeats * len(texts) / (time.perf_counter() - start)
+
+
+def variants(heads_dir: Path) -> list[Variant]:
+    """fp32 12-layer baseline first, then each optimisation; per-depth heads come from models.emotion.train."""
+    out: list[Variant] = []
+    d12 = heads_dir / "depth12"
+    if (d12 / "head.json").is_file():
+        out += [Variant("fp32 12L", d12, False), Variant("int8 12L", d12, True, twin="fp32 12L")]
+    d6 = heads_dir / "depth6"
+    if (d6 / "head.json").is_file():
+        out += [Variant("fp32 6L", d6, False), Variant("int8 6L", d6, True, twin="fp32 6L")]
+    out += [
+        Variant("fp32 served head", ARTIFACT_DIR, False),
+        Variant("int8 served head", ARTIFACT_DIR, True, twin="fp32 served head"),
+        Variant("int8 served, len 32", ARTIFACT_DIR, True, 32, twin="fp32 served head"),
+    ]
+    return out
 
 
 def main() -> None:
@@ -62,21 +80,18 @@ def main() -> None:
         "usual": load_smp("usual_test_labeled")[: args.eval_rows],
         "cped": load_cped(test=True)[: args.eval_rows],
     }
-
-    variants = [Variant("fp32 12L (baseline)", ARTIFACT_DIR, False), Variant("int8 12L", ARTIFACT_DIR, True)]
-    if (ARTIFACT_DIR / "head.json").is_file():
-        variants.append(Variant("int8 12L max_len 32", ARTIFACT_DIR, True, 32))
-    for depth in (8, 6):
-        d = args.heads_dir / f"depth{depth}"
-        if (d / "head.json").is_file():
-            variants += [Variant(f"fp32 {depth}L", d, False), Variant(f"int8 {depth}L", d, True)]
-
-    print(f"{len(utts)} JDDC customer utterances, mean {mean_chars:.1f} chars; torch threads {args.threads}")
     print(
-        f"{'variant':22s} {'b1 utt/s':>9s} {'b32 utt/s':>10s} {'x base':>7s} {'F1 usual':>9s} {'F1 cped':>8s} {'dF1 mean':>9s}"
+        f"{len(utts)} JDDC customer utterances, mean {mean_chars:.1f} chars; torch threads {args.threads}; "
+        f"macro-F1 on the first {args.eval_rows} rows of usual_test and of CPED held-out"
     )
-    base: tuple[float, float] | None = None
-    for v in variants:
+    print(
+        f"{'variant':22s} {'layers':>6s} {'b1 utt/s':>9s} {'b32 utt/s':>10s} {'x base':>7s} {'F1 usual':>9s} "
+        f"{'F1 cped':>8s} {'dF1 twin':>9s} {'agree':>6s}"
+    )
+    base_speed: float | None = None
+    labels: dict[str, list[str]] = {}
+    f1_mean: dict[str, float] = {}
+    for v in variants(args.heads_dir):
         clf = load_emotion_classifier(
             DEFAULT_CACHE_DIR,
             artifact_dir=v.artifact_dir,
@@ -88,17 +103,23 @@ def main() -> None:
             clf.max_tokens = v.max_tokens
         b1 = throughput(clf, utts[:64], 1, 1)
         b32 = throughput(clf, utts, 32, 2)
+        base_speed = base_speed or b32
         clf.batch_size = 32
-        f1s = []
+        f1s, preds = [], []
         for examples in evalsets.values():
-            preds = clf.predict([e.text for e in examples])
-            f1s.append(f1_table([e.label for e in examples], [p.label if p else "neutral" for p in preds])[0])
-        mean_f1 = sum(f1s) / len(f1s)
-        if base is None:
-            base = (b32, mean_f1)
+            pred = [p.label if p else "neutral" for p in clf.predict([e.text for e in examples])]
+            preds += pred
+            f1s.append(f1_table([e.label for e in examples], pred)[0])
+        labels[v.name] = preds
+        f1_mean[v.name] = sum(f1s) / len(f1s)
+        d_twin, agree = "", ""
+        if v.twin in labels:
+            d_twin = f"{f1_mean[v.name] - f1_mean[v.twin]:+.4f}"
+            agree = f"{sum(a == b for a, b in zip(preds, labels[v.twin], strict=True)) / len(preds):.3f}"
+        depth = max(clf.layers)
         print(
-            f"{v.name:22s} {b1:9.1f} {b32:10.1f} {b32 / base[0]:7.2f} {f1s[0]:9.4f} {f1s[1]:8.4f} "
-            f"{mean_f1 - base[1]:+9.4f}",
+            f"{v.name:22s} {depth:6d} {b1:9.1f} {b32:10.1f} {b32 / base_speed:7.2f} {f1s[0]:9.4f} {f1s[1]:8.4f} "
+            f"{d_twin:>9s} {agree:>6s}",
             flush=True,
         )
 

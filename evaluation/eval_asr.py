@@ -200,8 +200,8 @@ def build_settings(model: object) -> dict[str, Decoder]:
         "batched8": pipeline(dataclasses.replace(base, batched=True, batch_size=8)),
         "no_timestamps": pipeline(dataclasses.replace(base, without_timestamps=True)),
         "beam10": pipeline(dataclasses.replace(base, beam_size=10, best_of=10)),
-        "vad_pad500": pipeline(
-            dataclasses.replace(base, vad_parameters={**base.vad_parameters, "speech_pad_ms": 500})
+        "vad_pad300": pipeline(
+            dataclasses.replace(base, vad_parameters={**base.vad_parameters, "speech_pad_ms": 300})
         ),
     }
 

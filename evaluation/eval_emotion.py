@@ -1,8 +1,8 @@
 """Emotion stage: macro-F1 and per-class F1 on SMP2020 usual_test and held-out CPED series, against the DUTIR
 lexicon baseline measured in the same run, plus the neutral check on hand-checked JDDC customer questions.
 
-    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion            # int8 model as served
-    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion --fp32     # unquantised reference
+    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion            # the model as served (fp32)
+    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion --int8     # with dynamic int8 quantisation
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from models.emotion.setup import DEFAULT_CACHE_DIR
 from pipelines.types import EMOTION_LABELS
 
 JDDC_NEUTRAL = (
-    Path(__file__).resolve().parents[1] / "models" / "emotion" / "data" / "jddc_neutral_heldout.txt"
+    Path(__file__).resolve().parents[1] / "models" / "emotion" / "heldout" / "jddc_neutral_heldout.txt"
 )
 # DUTIR's seven classes onto ours; a text with no emotion word is neutral.
 DUTIR_MAP = {
@@ -74,14 +74,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model-dir", type=Path, default=DEFAULT_CACHE_DIR)
     ap.add_argument("--artifact-dir", type=Path, default=ARTIFACT_DIR)
-    ap.add_argument("--fp32", action="store_true", help="do not quantise the encoder")
+    ap.add_argument("--int8", action="store_true", help="quantise the encoder's Linear layers to int8")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="evaluate on the first N rows of each set (0 = all)")
     args = ap.parse_args()
 
     start = time.perf_counter()
     clf = load_emotion_classifier(
-        args.model_dir, artifact_dir=args.artifact_dir, num_threads=args.threads, quantize=not args.fp32
+        args.model_dir, artifact_dir=args.artifact_dir, num_threads=args.threads, quantize=args.int8
     )
     print(f"model {clf.version} loaded in {time.perf_counter() - start:.1f} s")
     lexicon = lexicon_predictor()

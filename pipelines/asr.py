@@ -93,8 +93,9 @@ class Transcript:
 
 
 def _default_vad() -> Mapping[str, float | int]:
-    # Shorter silences than faster-whisper's 2 s default split turns closer to where the speaker pauses.
-    return MappingProxyType({"threshold": 0.5, "min_silence_duration_ms": 500, "speech_pad_ms": 300})
+    # Shorter silences than faster-whisper's 2 s default split turns closer to where the speaker pauses;
+    # 500 ms padding keeps word onsets (CER 0.2090 vs 0.2175 with 300 ms, models/whisper/model_card.md).
+    return MappingProxyType({"threshold": 0.5, "min_silence_duration_ms": 500, "speech_pad_ms": 500})
 
 
 @dataclass(frozen=True, slots=True)

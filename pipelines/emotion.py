@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import torch
@@ -74,7 +74,9 @@ class TransformerEmotionClassifier:
 
     The encoder must return `hidden_states` when called with output_hidden_states=True (a transformers
     BertModel, possibly dynamically quantised); `head` maps pooled features to logits over EMOTION_LABELS.
-    Texts longer than `max_tokens` tokens (prefix included) are truncated to their beginning.
+    Texts longer than `max_tokens` tokens (prefix included) are truncated to their beginning. `preprocess`
+    runs on every text first: the loader passes OpenCC t2s, because the head was trained on Simplified
+    Chinese and Traditional input otherwise drifts (a clear complaint came out 'surprised').
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class TransformerEmotionClassifier:
         max_tokens: int = 64,
         batch_size: int = 32,
         pad_id: int = 1,
+        preprocess: Callable[[str], str] | None = None,
     ) -> None:
         self.version = version
         self._tokenizer = tokenizer
@@ -97,9 +100,17 @@ class TransformerEmotionClassifier:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._pad_id = pad_id
+        self._preprocess = preprocess
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Hidden-state indices pooled for the head; the largest is the encoder depth actually run."""
+        return self._layers
 
     def features(self, texts: Sequence[str]) -> torch.Tensor:
         """Pooled encoder features for non-empty texts, in input order: (len(texts), len(layers)*H)."""
+        if self._preprocess is not None:
+            texts = [self._preprocess(t) for t in texts]
         ids = encode_ids(self._tokenizer, texts, self.max_tokens)
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))

@@ -79,8 +79,12 @@ def to_read(conv: Conversation, *, job_id: uuid.UUID | None = None) -> Conversat
                 rule=f.rule,
                 detail=f.detail,
                 lexicon_version=f.lexicon_version,
-                start_ms=times.get(f.utterance_index, (None, None))[0] if f.utterance_index is not None else None,
-                end_ms=times.get(f.utterance_index, (None, None))[1] if f.utterance_index is not None else None,
+                start_ms=times.get(f.utterance_index, (None, None))[0]
+                if f.utterance_index is not None
+                else None,
+                end_ms=times.get(f.utterance_index, (None, None))[1]
+                if f.utterance_index is not None
+                else None,
             )
             for f in conv.findings
         ],

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.conversations import repository as conversations
@@ -114,8 +115,17 @@ def accept_upload(
         options=json.dumps({"channel_layout": meta.channel_layout, "language": meta.language}),
         callback_url=str(meta.callback_url) if meta.callback_url else None,
     )
-    session.add_all([conv, job])
-    session.flush()
+    try:
+        # A savepoint: a concurrent upload of the same external_id wins cleanly, this one's file is removed.
+        with session.begin_nested():
+            session.add_all([conv, job])
+    except IntegrityError:
+        target.unlink(missing_ok=True)
+        winner = conversations.get_by_external_id(session, external_id=meta.external_id)
+        winner_job = repository.get_for_conversation(session, conversation_id=winner.id) if winner else None
+        if winner is None or winner_job is None:
+            raise
+        return winner, winner_job, False
     return conv, job, True
 
 

@@ -111,6 +111,27 @@ def jddc_neutral_train(limit: int = 600, seed: int = 13) -> list[Example]:
     return [Example(t, "neutral", "jddc") for t in texts[:limit]]
 
 
+_NOT_PLAIN_ACK = re.compile(r"谢|感谢|好吧|人工|^\W*$")
+
+
+def jddc_short_neutral(per_text_cap: int = 5) -> list[Example]:
+    """Short customer acknowledgements (好的, 嗯, 是的, 没有了…) from training sessions, labelled neutral.
+
+    Without them the head, which learnt short replies from TV dialogue, called a plain 好的 'sad'.
+    Thanks (happy) and 好吧 (resigned) are left out; each text is kept at most per_text_cap times.
+    """
+    counts: dict[str, int] = {}
+    out = []
+    for text in load_jddc_customer(heldout=False):
+        core = re.sub(r"\[[^\]]*x\]", "", text).strip()
+        if not 1 <= len(core) <= 5 or _NOT_PLAIN_ACK.search(core) or _EMOTIVE.search(core):
+            continue
+        counts[core] = counts.get(core, 0) + 1
+        if counts[core] <= per_text_cap:
+            out.append(Example(core, "neutral", "jddc_short"))
+    return out
+
+
 def training_set(seed: int = 13, virus_happy_cap: int = 1200, virus_other_cap: int = 3500) -> list[Example]:
     """Everything the head is trained on: SMP (minus usual_test), CPED training series, JDDC neutral.
 
@@ -123,4 +144,6 @@ def training_set(seed: int = 13, virus_happy_cap: int = 1200, virus_other_cap: i
     rng.shuffle(virus)
     happy = [ex for ex in virus if ex.label == "happy"][:virus_happy_cap]
     other = [ex for ex in virus if ex.label != "happy"][:virus_other_cap]
-    return usual + happy + other + load_cped(test=False) + jddc_neutral_train(seed=seed)
+    return (
+        usual + happy + other + load_cped(test=False) + jddc_neutral_train(seed=seed) + jddc_short_neutral()
+    )

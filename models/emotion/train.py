@@ -22,7 +22,7 @@ from models.emotion.train_features import FEATURE_DIR
 from pipelines.types import EMOTION_LABELS
 
 SEED = 13
-TRAIN_PARTS = ("train_cped", "train_jddc", "train_usual_eval", "train_virus")
+TRAIN_PARTS = ("train_cped", "train_jddc", "train_usual_eval", "train_virus", "train_jddc_short")
 # Candidate pooled-layer sets, grouped by encoder depth (how many layers must actually run).
 # (A first run with linear heads and more sets: the MLP was better on dev in every case, so the grid is trimmed.)
 LAYER_SETS: dict[int, tuple[tuple[int, ...], ...]] = {
@@ -116,12 +116,15 @@ def sample_weights(y: np.ndarray, sources: np.ndarray, cped_weight: float) -> to
 def main() -> None:
     """Grid over layer sets and head sizes on a dev split, refit the best per depth, save the chosen one."""
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--depth", type=int, default=12, help="encoder layers of the committed artefact")
+    ap.add_argument("--depth", type=int, default=8, help="encoder layers of the committed artefact")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--cped-weight", type=float, default=2.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ARTIFACT_DIR)
     ap.add_argument("--depths", type=int, nargs="+", default=list(LAYER_SETS), help="encoder depths to try")
+    ap.add_argument(
+        "--layers", type=int, nargs="+", default=None, help="fix the pooled layers (one depth only)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     random.seed(SEED)
@@ -138,11 +141,16 @@ def main() -> None:
     dev_mask = rng.random(len(y_all)) < 0.12
     tests = {n: load_part(n) for n in ("test_usual", "test_cped") if (FEATURE_DIR / f"{n}.npz").is_file()}
     depths = [d for d in LAYER_SETS if d in args.depths]
+    layer_sets = dict(LAYER_SETS)
+    if args.layers:
+        if len(depths) != 1 or max(args.layers) != depths[0]:
+            raise SystemExit("--layers needs exactly one --depths equal to its largest layer")
+        layer_sets[depths[0]] = (tuple(args.layers),)
     print(f"train {int((~dev_mask).sum())}  dev {int(dev_mask.sum())}  (cped rows {int(is_cped.sum())})")
 
     results = []
     for depth in depths:
-        for layers in LAYER_SETS[depth]:
+        for layers in layer_sets[depth]:
             x = select(feats, layers)
             for hidden in HIDDEN:
                 tr = torch.from_numpy(~dev_mask)
@@ -199,6 +207,8 @@ def main() -> None:
         save_head(head, config, HEADS_DIR / f"depth{depth}", extra=extra)
         if depth == args.depth:
             save_head(head, config, args.out, extra=extra)
+            # Adapters belong to the head they were trained with; a new frozen head must not inherit stale ones.
+            (args.out / "lora.safetensors").unlink(missing_ok=True)
         summary[depth] = {"layers": layers, "hidden": hidden, **metrics}
         print(f"depth {depth}: {json.dumps(summary[depth])}", flush=True)
     print(f"saved depth-{args.depth} head to {args.out}")

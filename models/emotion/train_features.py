@@ -14,6 +14,7 @@ from models.emotion.data import (
     Example,
     is_plain_question,
     jddc_neutral_train,
+    jddc_short_neutral,
     load_cped,
     load_jddc_customer,
     load_smp,
@@ -32,6 +33,7 @@ def _train_parts() -> dict[str, Callable[[], list[Example]]]:
     return {
         "train_cped": part("cped"),
         "train_jddc": lambda: jddc_neutral_train(),
+        "train_jddc_short": lambda: jddc_short_neutral(),
         "train_usual_eval": part("smp:usual_eval"),
         "train_virus": part("smp:virus"),
     }

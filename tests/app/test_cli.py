@@ -52,7 +52,9 @@ class TestKeysAndDb:
 class TestImportExport:
     def test_import_reports_stored_and_failed_then_export(self, env: dict[str, str], tmp_path: Path) -> None:
         assert run(env, "db", "upgrade").returncode == 0
-        rude = transcript("cli-rude", [utterance("customer", "怎么还没发货"), utterance("agent", "不知道，你自己查")])
+        rude = transcript(
+            "cli-rude", [utterance("customer", "怎么还没发货"), utterance("agent", "不知道，你自己查")]
+        )
         lines = [json.dumps(jddc_transcript(n), ensure_ascii=False) for n in range(2)]
         lines += [json.dumps(rude, ensure_ascii=False), "{not json", json.dumps({"external_id": "x"})]
         src = tmp_path / "in.jsonl"
@@ -73,7 +75,12 @@ class TestImportExport:
         rows = list(csv.DictReader(out.open(encoding="utf-8")))
         assert {r["external_id"] for r in rows} == {"cli-rude"}
         hit = next(r for r in rows if r["term"] == "不知道" and r["kind"] == "sensitive_word")
-        assert (hit["category"], hit["utterance_index"], hit["start"], hit["end"]) == ("服务禁语", "1", "0", "3")
+        assert (hit["category"], hit["utterance_index"], hit["start"], hit["end"]) == (
+            "服务禁语",
+            "1",
+            "0",
+            "3",
+        )
         jsonl = run(env, "export")
         records = [json.loads(line) for line in jsonl.stdout.splitlines()]
         rude_records = [(r["kind"], r["rule"], r["start"]) for r in records if r["external_id"] == "cli-rude"]

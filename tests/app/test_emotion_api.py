@@ -31,15 +31,27 @@ def _post(client: TestClient, auth: dict[str, dict[str, str]], ext: str, utts: l
 
 
 class TestEmotion:
-    def test_escalating_customer_is_flagged(self, client: TestClient, auth: dict[str, dict[str, str]]) -> None:
+    def test_escalating_customer_is_flagged(
+        self, client: TestClient, auth: dict[str, dict[str, str]]
+    ) -> None:
         body = _post(client, auth, "emo-up", ESCALATING)
-        assert [u["emotion"] for u in body["utterances"]] == ["neutral", "neutral", "angry", "neutral", "angry"]
+        assert [u["emotion"] for u in body["utterances"]] == [
+            "neutral",
+            "neutral",
+            "angry",
+            "neutral",
+            "angry",
+        ]
         last = body["utterances"][4]
         assert last["emotion_confidence"] > 0.9
         assert set(last["emotion_probs"]) == {"neutral", "happy", "angry", "sad", "anxious", "surprised"}
         assert abs(sum(last["emotion_probs"].values()) - 1.0) < 1e-3
         emo = body["emotion"]
-        assert (emo["dominant_negative"], emo["trajectory"], emo["ends_angry"]) == ("angry", "escalated", True)
+        assert (emo["dominant_negative"], emo["trajectory"], emo["ends_angry"]) == (
+            "angry",
+            "escalated",
+            True,
+        )
         assert emo["peak_utterance_index"] == 4
         assert (body["customer_emotion"], body["emotion_trajectory"]) == ("angry", "escalated")
         rules = {f["rule"]: f for f in body["findings"] if f["kind"] == "service_norm"}
@@ -48,7 +60,9 @@ class TestEmotion:
         assert rules["norm:empathy"]["utterance_index"] == 3  # the agent's answer to the angry turn
         assert body["flagged"] is True
 
-    def test_calmed_customer_is_not_flagged(self, client: TestClient, auth: dict[str, dict[str, str]]) -> None:
+    def test_calmed_customer_is_not_flagged(
+        self, client: TestClient, auth: dict[str, dict[str, str]]
+    ) -> None:
         body = _post(client, auth, "emo-down", CALMED)
         assert [u["emotion"] for u in body["utterances"]][0] == "angry"
         assert body["utterances"][4]["emotion"] == "happy"
@@ -60,7 +74,10 @@ class TestEmotion:
         up = _post(client, auth, "emo-up", ESCALATING)["id"]
         down = _post(client, auth, "emo-down", CALMED)["id"]
         neutral = _post(
-            client, auth, "emo-none", [utterance("customer", "我想修改一下收货地址"), utterance("agent", "您好，好的")]
+            client,
+            auth,
+            "emo-none",
+            [utterance("customer", "我想修改一下收货地址"), utterance("agent", "您好，好的")],
         )["id"]
 
         def ids(query: str) -> list[str]:

@@ -38,7 +38,9 @@ def admin_client(tmp_path: Path, lexicon_dir: Path) -> Iterator[tuple[TestClient
 
 
 def _post(client: TestClient, headers: dict[str, str], ext: str) -> dict[str, object]:
-    payload = transcript(ext, [utterance("customer", "发票开了吗"), utterance("agent", "您好，你瞅啥呢，发票已经开了")])
+    payload = transcript(
+        ext, [utterance("customer", "发票开了吗"), utterance("agent", "您好，你瞅啥呢，发票已经开了")]
+    )
     resp = client.post("/v1/conversations", json=payload, headers=headers)
     assert resp.status_code == 201
     body: dict[str, object] = resp.json()
@@ -59,7 +61,9 @@ class TestReload:
         old_version = client.get("/v1/health").json()["lexicon_version"]
 
         path = lexicon_dir / "sensitive" / "service_forbidden.yaml"
-        path.write_text(path.read_text(encoding="utf-8") + "  - {term: 你瞅啥, severity: 重要}\n", encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8") + "  - {term: 你瞅啥, severity: 重要}\n", encoding="utf-8"
+        )
         resp = client.post("/v1/admin/lexicons/reload", headers=headers)
         assert resp.status_code == 200
         new_version = resp.json()["lexicon_version"]
@@ -81,7 +85,9 @@ class TestReload:
     ) -> None:
         client, headers = admin_client
         version = client.get("/v1/health").json()["lexicon_version"]
-        (lexicon_dir / "sensitive" / "abuse.yaml").write_text("category: 辱骂\nterms: [unclosed\n", encoding="utf-8")
+        (lexicon_dir / "sensitive" / "abuse.yaml").write_text(
+            "category: 辱骂\nterms: [unclosed\n", encoding="utf-8"
+        )
         resp = client.post("/v1/admin/lexicons/reload", headers=headers)
         assert resp.status_code == 422
         assert resp.json()["error"]["code"] == "invalid_lexicon"
