@@ -3,7 +3,7 @@
     PYTHONPATH=. OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.emotion.train_lora   # after models.emotion.train
 
 Defaults are the committed artefact's recipe: rank-8 adapters on layers 4-7 of the 8-layer encoder, head
-initialised from the frozen-feature depth-8 head, 2 epochs over all 11,762 training rows (~9 min on 2 busy cores).
+initialised from the frozen-feature depth-8 head, 2 epochs over all 12,415 training rows (~11 min on 2 busy cores).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from tests.factories.conversations import transcript, utterance
 ESCALATING = [
     utterance("customer", "你好，请问我的快递到哪了"),
     utterance("agent", "您好，我帮您查一下"),
-    utterance("customer", "怎么还没退款，我都等了一个星期了，到底怎么回事"),
+    utterance("customer", "你们这是什么态度，一个星期了还不退款，太气人了！"),
     utterance("agent", "系统显示还在处理"),
     utterance("customer", "你们这是什么破服务，气死我了！"),
 ]
@@ -90,4 +90,5 @@ class TestEmotion:
         assert ids("emotion=happy&speaker=customer") == [down]
         assert ids("trajectory=escalated") == [up]
         assert ids("emotion=angry&trajectory=calmed&flagged=false") == [down]
-        assert ids("emotion=neutral&speaker=customer&agent_id=agent-007") == sorted([neutral, up])
+        # The calmed customer's plain "好的" is neutral too.
+        assert ids("emotion=neutral&speaker=customer&agent_id=agent-007") == sorted([neutral, up, down])

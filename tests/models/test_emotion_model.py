@@ -93,7 +93,9 @@ class TestAccuracy:
             "发票可以开公司抬头吗",
             "运输途中能改收货地址吗",
         ]
-        assert [p.label if p else None for p in classifier.predict(questions)] == ["neutral"] * 4
+        acks = ["好的", "嗯", "没有了"]  # the commonest customer turns; a 'sad' here would skew every summary
+        labels = [p.label if p else None for p in classifier.predict(questions + acks)]
+        assert labels == ["neutral"] * 7
 
     def test_hand_checked_jddc_questions_mostly_neutral(
         self, classifier: TransformerEmotionClassifier
@@ -101,7 +103,7 @@ class TestAccuracy:
         questions = jddc_neutral_questions()
         assert len(questions) == 60
         neutral = sum(1 for p in classifier.predict(questions) if p and p.label == "neutral")
-        assert neutral >= 54  # 90 %: a false 'angry' on a plain question would pollute QA dashboards
+        assert neutral >= 57  # 95 % (the committed head: 58/60); a false 'angry' would pollute QA dashboards
 
     def test_clear_customer_emotions(self, classifier: TransformerEmotionClassifier) -> None:
         texts = [
