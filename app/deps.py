@@ -8,21 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from app.db.session import session_scope
 from app.runtime import AuditRuntime
 from app.settings import Settings
 
 
 def get_db(request: Request) -> Iterator[Session]:
     """Commit when the request succeeds, roll back when it raises; services only flush."""
-    session: Session = request.app.state.session_factory()
-    try:
+    with session_scope(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_runtime(request: Request) -> AuditRuntime:
