@@ -225,10 +225,12 @@ def finish_job(
         else:
             job.status, job.error = "failed", error
             conv.status, conv.analysis_error = "failed", error
-        job.worker_id = None if job.status != "done" else job.worker_id
+        if job.status == "done":
+            job.progress = 1.0
+        else:
+            job.worker_id = None  # free for another worker (queued) or nobody's (failed)
         if job.status in ("done", "failed"):
             job.finished_at = utcnow()
-        job.progress = 1.0 if job.status == "done" else job.progress
         status = job.status
         payload = _callback_payload(job, conv) if job.callback_url and status in ("done", "failed") else None
         url = job.callback_url

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import SearchKey, SupervisorKey
 from app.conversations.service import get_conversation
+from app.db import Conversation
 from app.deps import DbSession
 from app.errors import error_responses
 from app.reviews import service
@@ -16,8 +17,12 @@ from app.reviews.schemas import ReviewCreate, ReviewRead, ReviewState
 router = APIRouter(prefix="/v1/conversations", tags=["reviews"])
 
 
-def _state(conv_id: uuid.UUID, status: str, reviews: list[ReviewRead]) -> ReviewState:
-    return ReviewState(conversation_id=conv_id, review_status=status, history=reviews)
+def _state(conv: Conversation) -> ReviewState:
+    history = [
+        ReviewRead(status=r.status, note=r.note, reviewer=r.reviewer, created_at=r.created_at)
+        for r in conv.reviews
+    ]
+    return ReviewState(conversation_id=conv.id, review_status=conv.review_status, history=history)
 
 
 @router.post(
@@ -30,11 +35,7 @@ def review_conversation(
     conv = service.review_conversation(
         session, conversation_id=conversation_id, status=payload.status, note=payload.note, reviewer=key.name
     )
-    history = [
-        ReviewRead(status=r.status, note=r.note, reviewer=r.reviewer, created_at=r.created_at)
-        for r in conv.reviews
-    ]
-    return _state(conv.id, conv.review_status, history)
+    return _state(conv)
 
 
 @router.get(
@@ -43,8 +44,4 @@ def review_conversation(
 def list_reviews(conversation_id: uuid.UUID, session: DbSession, _key: SearchKey) -> ReviewState:
     """The review history of one conversation."""
     conv = get_conversation(session, conversation_id=conversation_id)
-    history = [
-        ReviewRead(status=r.status, note=r.note, reviewer=r.reviewer, created_at=r.created_at)
-        for r in conv.reviews
-    ]
-    return _state(conv.id, conv.review_status, history)
+    return _state(conv)
