@@ -1,5 +1,6 @@
 """Emotion stage: macro-F1 and per-class F1 on SMP2020 usual_test and held-out CPED series, against the DUTIR
-lexicon baseline measured in the same run, plus the neutral check on hand-checked JDDC customer questions.
+lexicon baseline measured in the same run (and the served model's two halves, encoder and n-gram, alone),
+plus the neutral check on hand-checked JDDC customer questions.
 
     PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion            # the model as served (fp32)
     PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion --int8     # with dynamic int8 quantisation
@@ -18,6 +19,7 @@ from models.emotion.data import Example, load_cped, load_smp
 from models.emotion.head import ARTIFACT_DIR
 from models.emotion.loader import load_emotion_classifier
 from models.emotion.setup import DEFAULT_CACHE_DIR
+from pipelines.emotion import TransformerEmotionClassifier
 from pipelines.types import EMOTION_LABELS
 
 JDDC_NEUTRAL = (
@@ -69,6 +71,20 @@ def f1_table(gold: Sequence[str], pred: Sequence[str]) -> tuple[float, list[floa
     return float(per.mean()), [float(v) for v in per]
 
 
+def component_predictions(
+    clf: TransformerEmotionClassifier, texts: Sequence[str]
+) -> list[tuple[str, list[str]]]:
+    """The served model's two halves on their own (encoder + head, n-gram), when it has a lexical half."""
+    if clf.lexical is None:
+        return []
+    encoder, lexical = clf.component_log_proba(texts)  # the evaluation sets hold no empty texts
+    assert lexical is not None
+    return [
+        ("encoder", [EMOTION_LABELS[i] for i in encoder.argmax(-1).tolist()]),
+        ("n-gram", [EMOTION_LABELS[i] for i in lexical.argmax(-1).tolist()]),
+    ]
+
+
 def main() -> None:
     """Print the evaluation table."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -100,7 +116,8 @@ def main() -> None:
         t0 = time.perf_counter()
         model_pred = [p.label if p else "neutral" for p in clf.predict(texts)]
         dt = time.perf_counter() - t0
-        for system, pred in (("model", model_pred), ("lexicon", lexicon(texts))):
+        systems = [("model", model_pred), *component_predictions(clf, texts), ("lexicon", lexicon(texts))]
+        for system, pred in systems:
             macro, per = f1_table(gold, pred)
             print(f"{name:28s} {system:8s} {macro:8.4f} " + " ".join(f"{v:7.3f}" for v in per))
         print(f"{'':28s} (n={len(texts)}, model {len(texts) / dt:.0f} texts/s)")

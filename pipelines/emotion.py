@@ -48,6 +48,14 @@ class EmotionClassifier(Protocol):
         ...
 
 
+class LexicalScorer(Protocol):
+    """A second, surface-feature opinion: log-probabilities over EMOTION_LABELS for preprocessed texts."""
+
+    def log_proba(self, texts: Sequence[str]) -> torch.Tensor:
+        """(len(texts), len(EMOTION_LABELS)) log-probabilities."""
+        ...
+
+
 def pool_layers(
     hidden_states: Sequence[torch.Tensor], attention_mask: torch.Tensor, layers: Sequence[int]
 ) -> torch.Tensor:
@@ -77,6 +85,9 @@ class TransformerEmotionClassifier:
     Texts longer than `max_tokens` tokens (prefix included) are truncated to their beginning. `preprocess`
     runs on every text first: the loader passes OpenCC t2s, because the head was trained on Simplified
     Chinese and Traditional input otherwise drifts (a clear complaint came out 'surprised').
+
+    With a `lexical` scorer the result is softmax((1 - w) * log p_encoder + w * log p_lexical), w =
+    `lexical_weight`: a weighted geometric mean of the two models' probabilities, renormalised.
     """
 
     def __init__(
@@ -91,7 +102,11 @@ class TransformerEmotionClassifier:
         batch_size: int = 32,
         pad_id: int = 1,
         preprocess: Callable[[str], str] | None = None,
+        lexical: LexicalScorer | None = None,
+        lexical_weight: float = 0.0,
     ) -> None:
+        if not 0.0 <= lexical_weight < 1.0:
+            raise ValueError(f"lexical_weight must be in [0, 1), got {lexical_weight}")
         self.version = version
         self._tokenizer = tokenizer
         self._encoder = encoder.eval()
@@ -101,6 +116,8 @@ class TransformerEmotionClassifier:
         self.batch_size = batch_size
         self._pad_id = pad_id
         self._preprocess = preprocess
+        self.lexical = lexical  # public: evaluation switches it off to score the encoder alone
+        self.lexical_weight = lexical_weight
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -109,8 +126,12 @@ class TransformerEmotionClassifier:
 
     def features(self, texts: Sequence[str]) -> torch.Tensor:
         """Pooled encoder features for non-empty texts, in input order: (len(texts), len(layers)*H)."""
-        if self._preprocess is not None:
-            texts = [self._preprocess(t) for t in texts]
+        return self._features(self._prepare(texts))
+
+    def _prepare(self, texts: Sequence[str]) -> list[str]:
+        return [self._preprocess(t) for t in texts] if self._preprocess is not None else list(texts)
+
+    def _features(self, texts: Sequence[str]) -> torch.Tensor:
         ids = encode_ids(self._tokenizer, texts, self.max_tokens)
         # Sorting by length keeps padding (wasted compute) small inside each batch.
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -135,11 +156,22 @@ class TransformerEmotionClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
         """Probabilities over EMOTION_LABELS for non-empty texts: (len(texts), 6)."""
-        feats = self.features(texts)
+        encoder, lexical = self.component_log_proba(texts)
+        if lexical is None or self.lexical_weight == 0.0:
+            return torch.exp(encoder)
+        w = self.lexical_weight
+        return torch.softmax((1.0 - w) * encoder + w * lexical, dim=-1)
+
+    def component_log_proba(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probabilities of the encoder + head and of the lexical scorer (None without one), apart."""
+        prepared = self._prepare(texts)
+        feats = self._features(prepared)
         if feats.shape[0] == 0:
-            return torch.empty((0, len(EMOTION_LABELS)))
+            return torch.empty((0, len(EMOTION_LABELS))), None
         with torch.inference_mode():
-            return torch.softmax(self._head(feats), dim=-1)
+            encoder = torch.log_softmax(self._head(feats), dim=-1)
+        lexical = None if self.lexical is None else self.lexical.log_proba(prepared).to(encoder.dtype)
+        return encoder, lexical
 
     def predict(self, texts: Sequence[str]) -> list[EmotionPrediction | None]:
         """One prediction per text, in order; None where the text is empty or whitespace."""

@@ -10,6 +10,7 @@ import torch
 
 from models.emotion.head import ARTIFACT_DIR, load_head
 from models.emotion.lora import merge_adapters
+from models.emotion.ngram import NGRAM_FILES, load_ngram
 from models.emotion.setup import SETUP_COMMAND, ModelAssetError, check_materialized
 from pipelines.emotion import TransformerEmotionClassifier
 from pipelines.types import EMOTION_LABELS
@@ -35,7 +36,8 @@ def load_emotion_classifier(
     batch_size: int = 32,
     verify_checksum: bool = True,
 ) -> TransformerEmotionClassifier:
-    """Load tokenizer, the first k e5 layers (fp32; int8 with quantize=True) and the trained head.
+    """Load tokenizer, the first k e5 layers (fp32; int8 with quantize=True), the trained head and, when the
+    artefact has one, the n-gram half with its combination weight (models/emotion/ngram.py).
 
     int8 dynamic quantisation is off by default: it changed 28-35 % of the predictions and cost up to 0.05
     macro-F1 in benchmarks/bench_emotion.py, far over the 0.01 budget; fewer layers is the speed lever used.
@@ -46,6 +48,7 @@ def load_emotion_classifier(
     """
     import opencc
     import transformers
+    from safetensors import SafetensorError
     from tokenizers import Tokenizer
     from transformers import BertModel
 
@@ -82,6 +85,14 @@ def load_emotion_classifier(
         merge_adapters(encoder, adapters)  # merged before quantising: serving cost is that of the plain model
     if quantize:
         encoder = quantize_encoder(encoder)
+    try:
+        lexical = load_ngram(artifact_dir)
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
+        raise ModelAssetError(
+            f"emotion n-gram artefact in {artifact_dir} is unreadable ({exc}); it is committed in git, restore it"
+        ) from exc
+    if lexical is not None and tuple(lexical.config.labels) != EMOTION_LABELS:
+        raise ModelAssetError(f"emotion n-gram labels {lexical.config.labels} differ from {EMOTION_LABELS}")
     return TransformerEmotionClassifier(
         tokenizer=Tokenizer.from_file(str(model_root / "tokenizer.json")),
         encoder=encoder,
@@ -91,6 +102,8 @@ def load_emotion_classifier(
         max_tokens=config.max_tokens,
         batch_size=batch_size,
         preprocess=opencc.OpenCC("t2s").convert,
+        lexical=lexical,
+        lexical_weight=lexical.config.weight if lexical is not None else 0.0,
     )
 
 
@@ -101,9 +114,9 @@ def _marker_sha(model_root: Path) -> str:
 
 
 def head_version(artifact_dir: Path = ARTIFACT_DIR, *, quantized: bool = False) -> str:
-    """Version string recorded with every prediction: e5s-emotion-<sha256(head[+adapters])[:12]>[-int8]."""
+    """Version recorded with every prediction: e5s-emotion-<sha256(head[+adapters][+n-gram])[:12]>[-int8]."""
     h = hashlib.sha256()
-    for name in ("head.safetensors", "lora.safetensors"):
+    for name in ("head.safetensors", "lora.safetensors", *NGRAM_FILES):
         if (artifact_dir / name).is_file():
             h.update((artifact_dir / name).read_bytes())
     digest = h.hexdigest()[:12]

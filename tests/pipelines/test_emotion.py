@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -117,9 +118,8 @@ class TestSummarizeConversation:
         assert negativity(p) == pytest.approx(0.8)
 
 
-@pytest.fixture(scope="module")
-def tiny_classifier() -> TransformerEmotionClassifier:
-    """The real e5 tokenizer with a tiny random encoder: tests batching, order and empty handling only."""
+def build_tiny(**kwargs: object) -> TransformerEmotionClassifier:
+    """The real e5 tokenizer with a tiny random encoder (seeded, so every build is the same model)."""
     torch.manual_seed(0)
     cfg = BertConfig(
         vocab_size=250037, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16
@@ -133,7 +133,14 @@ def tiny_classifier() -> TransformerEmotionClassifier:
         version="tiny",
         max_tokens=16,
         batch_size=2,
+        **kwargs,  # type: ignore[arg-type]
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier() -> TransformerEmotionClassifier:
+    """Tests batching, order and empty handling only."""
+    return build_tiny()
 
 
 class TestClassifierContract:
@@ -170,3 +177,55 @@ class TestClassifierContract:
         h = torch.tensor([[[1.0], [3.0], [100.0]]])
         mask = torch.tensor([[1, 1, 0]])
         assert pool_layers([h, 2 * h], mask, (0, 1)).tolist() == [[2.0, 4.0]]
+
+
+class FixedLexical:
+    """A lexical scorer that is certain of one label for every text and records what it was given."""
+
+    def __init__(self, label: str) -> None:
+        self.seen: list[str] = []
+        self._log_p = torch.log(torch.full((len(EMOTION_LABELS),), 0.01))
+        self._log_p[EMOTION_LABELS.index(label)] = torch.log(torch.tensor(0.95))
+
+    def log_proba(self, texts: Sequence[str]) -> torch.Tensor:
+        self.seen.extend(texts)
+        return self._log_p.expand(len(texts), -1).clone()
+
+
+def with_lexical(lexical: FixedLexical, weight: float) -> TransformerEmotionClassifier:
+    return build_tiny(preprocess=str.upper, lexical=lexical, lexical_weight=weight)
+
+
+class TestLexicalCombination:
+    def test_weighted_geometric_mean(self) -> None:
+        lexical = FixedLexical("surprised")
+        combined = with_lexical(lexical, 0.4)
+        texts = ["ok 你好", "好的"]
+        encoder, lex = combined.component_log_proba(texts)
+        assert lex is not None
+        expected = torch.softmax(0.6 * encoder + 0.4 * lex, dim=-1)
+        assert torch.allclose(combined.predict_proba(texts), expected, atol=1e-6)
+        # The lexical half sees the same preprocessed text as the encoder.
+        assert lexical.seen[-2:] == ["OK 你好", "好的"]
+
+    def test_a_confident_lexical_half_moves_the_label(
+        self, tiny_classifier: TransformerEmotionClassifier
+    ) -> None:
+        alone = tiny_classifier.predict(["随便一句话"])[0]
+        combined = with_lexical(FixedLexical("surprised"), 0.9).predict(["随便一句话"])[0]
+        assert alone is not None
+        assert combined is not None
+        assert combined.label == "surprised"
+        assert combined.probs["surprised"] > alone.probs["surprised"]
+        assert sum(combined.probs.values()) == pytest.approx(1.0)
+
+    def test_empty_texts_never_reach_the_lexical_half(self) -> None:
+        lexical = FixedLexical("happy")
+        out = with_lexical(lexical, 0.5).predict(["", "  "])
+        assert out == [None, None]
+        assert lexical.seen == []
+
+    @pytest.mark.parametrize("weight", [-0.1, 1.0])
+    def test_weight_out_of_range(self, weight: float) -> None:
+        with pytest.raises(ValueError, match="lexical_weight"):
+            with_lexical(FixedLexical("happy"), weight)
