@@ -12,14 +12,12 @@ import dataclasses
 import time
 from pathlib import Path
 
-import opencc
 import torch
 
 from evaluation.eval_emotion import f1_table
 from models.emotion.data import load_cped, load_jddc_customer, load_smp
-from models.emotion.head import ARTIFACT_DIR, load_head
+from models.emotion.head import ARTIFACT_DIR
 from models.emotion.loader import load_emotion_classifier
-from models.emotion.lora import merge_adapters
 from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
 from pipelines.emotion import TransformerEmotionClassifier
 
@@ -36,9 +34,8 @@ class Variant:
     max_tokens: int | None = None
     twin: str | None = None
     lexical: bool = True  # False: the encoder + head alone, without the artefact's n-gram half
-    run_layers: int | None = (
-        None  # run this many encoder layers although the head reads fewer (cost baseline)
-    )
+    # Run this many encoder layers although the head reads fewer (the cost baseline).
+    run_layers: int | None = None
 
 
 def throughput(clf: TransformerEmotionClassifier, texts: list[str], batch_size: int, repeats: int) -> float:
@@ -49,29 +46,6 @@ def throughput(clf: TransformerEmotionClassifier, texts: list[str], batch_size: 
     for _ in range(repeats):
         clf.predict(texts)
     return repeats * len(texts) / (time.perf_counter() - start)
-
-
-def with_depth(
-    clf: TransformerEmotionClassifier, artifact_dir: Path, layers: int
-) -> TransformerEmotionClassifier:
-    """The same tokenizer, adapters and head over an encoder that runs `layers` layers."""
-    from tokenizers import Tokenizer
-    from transformers import BertModel
-
-    encoder = BertModel.from_pretrained(
-        str(DEFAULT_CACHE_DIR), local_files_only=True, add_pooling_layer=False, num_hidden_layers=layers
-    ).eval()
-    merge_adapters(encoder, artifact_dir / "lora.safetensors")
-    head, config, _ = load_head(artifact_dir)
-    return TransformerEmotionClassifier(
-        tokenizer=Tokenizer.from_file(str(DEFAULT_CACHE_DIR / "tokenizer.json")),
-        encoder=encoder,
-        head=head,
-        layers=config.layers,
-        version=f"{clf.version}-{layers}L",
-        max_tokens=config.max_tokens,
-        preprocess=opencc.OpenCC("t2s").convert,
-    )
 
 
 def variants(heads_dir: Path) -> list[Variant]:
@@ -131,13 +105,12 @@ def main() -> None:
             num_threads=args.threads,
             quantize=v.quantize,
             verify_checksum=False,
+            run_layers=v.run_layers,
         )
         if v.max_tokens:
             clf.max_tokens = v.max_tokens
         if not v.lexical:
             clf.lexical = None
-        if v.run_layers:
-            clf = with_depth(clf, v.artifact_dir, v.run_layers)
         b1 = throughput(clf, utts[:64], 1, 1)
         b32 = throughput(clf, utts, 32, 2)
         base_speed = base_speed or b32

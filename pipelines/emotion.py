@@ -156,22 +156,28 @@ class TransformerEmotionClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
         """Probabilities over EMOTION_LABELS for non-empty texts: (len(texts), 6)."""
-        encoder, lexical = self.component_log_proba(texts)
-        if lexical is None or self.lexical_weight == 0.0:
+        encoder, lexical = self._log_proba(texts, with_lexical=self.lexical_weight > 0.0)
+        if lexical is None:
             return torch.exp(encoder)
         w = self.lexical_weight
         return torch.softmax((1.0 - w) * encoder + w * lexical, dim=-1)
 
     def component_log_proba(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Log-probabilities of the encoder + head and of the lexical scorer (None without one), apart."""
+        return self._log_proba(texts, with_lexical=True)
+
+    def _log_proba(
+        self, texts: Sequence[str], *, with_lexical: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         prepared = self._prepare(texts)
         feats = self._features(prepared)
         if feats.shape[0] == 0:
             return torch.empty((0, len(EMOTION_LABELS))), None
         with torch.inference_mode():
             encoder = torch.log_softmax(self._head(feats), dim=-1)
-        lexical = None if self.lexical is None else self.lexical.log_proba(prepared).to(encoder.dtype)
-        return encoder, lexical
+        if self.lexical is None or not with_lexical:
+            return encoder, None
+        return encoder, self.lexical.log_proba(prepared).to(encoder.dtype)
 
     def predict(self, texts: Sequence[str]) -> list[EmotionPrediction | None]:
         """One prediction per text, in order; None where the text is empty or whitespace."""

@@ -35,6 +35,7 @@ def load_emotion_classifier(
     quantize: bool = False,
     batch_size: int = 32,
     verify_checksum: bool = True,
+    run_layers: int | None = None,
 ) -> TransformerEmotionClassifier:
     """Load tokenizer, the first k e5 layers (fp32; int8 with quantize=True), the trained head and, when the
     artefact has one, the n-gram half with its combination weight (models/emotion/ngram.py).
@@ -45,6 +46,8 @@ def load_emotion_classifier(
     model_root is the directory `models.emotion.setup.materialize` returned (default var/models/e5-small).
     Raises ModelAssetError naming `.venv/bin/audit models setup` when it is missing or corrupt.
     num_threads is applied with torch.set_num_threads (process-wide); None leaves torch's setting alone.
+    run_layers runs more encoder layers than the head reads (labels unchanged): only the benchmark's
+    cost baseline uses it; by default the encoder stops at the deepest layer the head pools.
     """
     import opencc
     import transformers
@@ -73,7 +76,7 @@ def load_emotion_classifier(
             str(model_root),
             local_files_only=True,
             add_pooling_layer=False,
-            num_hidden_layers=config.encoder_layers,
+            num_hidden_layers=max(run_layers or 0, config.encoder_layers),
         )
     except (OSError, ValueError) as exc:
         raise ModelAssetError(

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from tokenizers import Tokenizer
 
 from evaluation.eval_emotion import jddc_neutral_questions
@@ -168,6 +169,13 @@ class TestAssets:
         assert tuple(config.labels) == EMOTION_LABELS
         assert (ARTIFACT_DIR / "head.safetensors").stat().st_size < 5_000_000
         assert meta["seed"] == 13
+
+    def test_running_deeper_than_the_head_reads_changes_nothing(
+        self, model_dir: Path, classifier: TransformerEmotionClassifier
+    ) -> None:
+        deeper = load_emotion_classifier(model_dir, verify_checksum=False, run_layers=10)
+        texts = [t for t, _ in CLEAR_CASES[:10]]
+        assert torch.allclose(deeper.predict_proba(texts), classifier.predict_proba(texts), atol=1e-5)
 
     def test_missing_base_names_setup_command(self, tmp_path: Path) -> None:
         with pytest.raises(ModelAssetError, match=SETUP_COMMAND.replace(".", r"\.")):
