@@ -96,42 +96,64 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             )
 
 
+# Conversations audited together per transaction: the emotion model then runs in full batches across them.
+IMPORT_CHUNK = 50
+
+
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, one transcript a line")],
 ) -> None:
     """Import transcripts (the API's ConversationCreate shape, one per line) with a progress bar."""
-    from pydantic import ValidationError
     from tqdm import tqdm
 
-    from app.conversations.schemas import ConversationCreate
-    from app.conversations.service import create_conversation
+    from app.conversations.service import create_batch
     from app.db.session import session_scope
-    from app.errors import AppError
     from app.runtime import AuditRuntime
 
     factory = _session_factory()
     runtime = AuditRuntime(get_settings())
     counts = {"stored": 0, "existing": 0, "failed": 0, "flagged": 0}
+
+    def flush(chunk: list[tuple[int, dict[str, Any] | None, str | None]]) -> None:
+        # One transaction per chunk, like one POST /v1/conversations/batch; bad lines are reported, not stored.
+        items = [(lineno, item) for lineno, item, _ in chunk if item is not None]
+        errors = {lineno: error or "not an object" for lineno, item, error in chunk if item is None}
+        with session_scope(factory) as session:
+            result = create_batch(session, runtime=runtime, items=[item for _, item in items])
+        for r in result.results:
+            lineno = items[r.index][0]
+            if r.status == "error":
+                errors[lineno] = _item_error(r.error or {})
+            else:
+                counts["stored" if r.status == "created" else "existing"] += 1
+                counts["flagged"] += int(bool(r.flagged) and r.status == "created")
+        counts["failed"] += len(errors)
+        for lineno in sorted(errors):
+            tqdm.write(f"line {lineno}: {errors[lineno]}", file=sys.stderr)
+
     lines = sum(1 for _ in file.open(encoding="utf-8", errors="replace"))
-    for lineno, item, error in tqdm(_read_jsonl(file), total=lines, unit="conv", file=sys.stderr):
-        if item is not None:
-            try:
-                payload = ConversationCreate.model_validate(item)
-                with session_scope(factory) as session:
-                    conv, created = create_conversation(session, runtime=runtime, payload=payload)
-                    counts["stored" if created else "existing"] += 1
-                    counts["flagged"] += int(conv.flagged and created)
-                continue
-            except ValidationError as exc:
-                error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-            except AppError as exc:
-                error = exc.message
-        counts["failed"] += 1
-        tqdm.write(f"line {lineno}: {error}", file=sys.stderr)
+    chunk: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    with tqdm(total=lines, unit="conv", file=sys.stderr) as bar:
+        for row in _read_jsonl(file):
+            chunk.append(row)
+            if len(chunk) == IMPORT_CHUNK:
+                flush(chunk)
+                bar.update(len(chunk))
+                chunk = []
+        if chunk:
+            flush(chunk)
+            bar.update(len(chunk))
     typer.echo(json.dumps(counts))
     if counts["failed"]:
         raise typer.Exit(1)
+
+
+def _item_error(error: dict[str, Any]) -> str:
+    details = error.get("details")
+    if error.get("code") == "validation_error" and isinstance(details, list):
+        return "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in details[:3])
+    return str(error.get("message", "failed"))
 
 
 @app.command()

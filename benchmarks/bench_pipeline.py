@@ -1,9 +1,12 @@
-"""Throughput of the text audit on the 994 real JDDC sessions: pipeline alone vs through HTTP.
+"""Throughput of the text audit on the 994 real JDDC sessions: one conversation at a time vs in batches.
 
-    .venv/bin/python benchmarks/bench_pipeline.py [--limit N] [--no-emotion]
+    .venv/bin/python benchmarks/bench_pipeline.py [--limit N] [--no-emotion] [--batch 50]
 
-Prints conversations/s for (a) the pure pipeline and (b) POST /v1/conversations on an embedded SQLite
-database, measured in the same run; the ratio is the cost of validation, storage and HTTP.
+Prints conversations/s and utterances/s, measured in the same run, for
+(a) the pipeline one conversation at a time (the baseline), (b) the pipeline over batches of conversations
+(`run_masked_many`: the emotion model sees all their utterances at once), (c) POST /v1/conversations one by
+one and (d) POST /v1/conversations/batch, both on an embedded SQLite database. (c)/(a) is the cost of
+validation, storage and HTTP; (b)/(a) and (d)/(c) what cross-conversation batching buys.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi.testclient import TestClient
 
@@ -22,7 +26,9 @@ from app.db.session import session_scope
 from app.main import create_app
 from app.settings import REPO_ROOT, Settings
 from pipelines import types as pt
+from pipelines.audit import mask_conversation
 
+T = TypeVar("T")
 DATA = REPO_ROOT.parent / "shared" / "data" / "dialogues" / "jddc_sample_sessions.jsonl"
 
 
@@ -46,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--no-emotion", action="store_true", help="leave the emotion model out")
+    parser.add_argument("--batch", type=int, default=50, help="conversations per batch (at most 100)")
     args = parser.parse_args()
     payloads = [_payload(i, s) for i, s in enumerate(_sessions(args.limit))]
     payloads = [p for p in payloads if p["utterances"]]
@@ -71,6 +78,14 @@ def main() -> None:
             flagged = sum(runtime.pipeline.run(c).flagged for c in convs)
             t_pipe = time.perf_counter() - t0
 
+            t0 = time.perf_counter()
+            batched = []
+            for conv_chunk in _chunks(convs, args.batch):
+                masked = [mask_conversation(runtime.pipeline.stages.masker, c) for c in conv_chunk]
+                batched.extend(runtime.pipeline.run_masked_many(masked))
+            t_pipe_batch = time.perf_counter() - t0
+            assert sum(r.flagged for r in batched) == flagged, "batched audit disagrees with one-by-one"
+
             with session_scope(app.state.session_factory) as s:
                 _, key = create_key(s, name="bench", role="ingest")
             headers = {"Authorization": f"Bearer {key}"}
@@ -80,12 +95,30 @@ def main() -> None:
                 assert r.status_code == 201, r.text
             t_http = time.perf_counter() - t0
 
-    print(
-        f"sessions: {len(payloads)}  utterances: {n_utts}  emotion: {not args.no_emotion}  flagged: {flagged}"
-    )
-    print(f"pipeline alone : {len(payloads) / t_pipe:8.1f} conv/s  ({t_pipe:.1f} s)")
-    print(f"HTTP + SQLite  : {len(payloads) / t_http:8.1f} conv/s  ({t_http:.1f} s)")
-    print(f"ratio HTTP/pipeline throughput: {t_pipe / t_http:.2f}")
+            t0 = time.perf_counter()
+            for payload_chunk in _chunks(payloads, args.batch):
+                items = [{**p, "external_id": f"batch-{p['external_id']}"} for p in payload_chunk]
+                r = client.post("/v1/conversations/batch", json={"conversations": items}, headers=headers)
+                assert r.status_code == 200, r.text
+                assert r.json()["created"] == len(items), r.text
+            t_http_batch = time.perf_counter() - t0
+
+    n = len(payloads)
+    print(f"sessions: {n}  utterances: {n_utts}  emotion: {not args.no_emotion}  flagged: {flagged}")
+    rows = [
+        ("pipeline, one at a time (baseline)", t_pipe),
+        (f"pipeline, batches of {args.batch}", t_pipe_batch),
+        ("HTTP + SQLite, one POST each", t_http),
+        (f"HTTP + SQLite, /batch of {args.batch}", t_http_batch),
+    ]
+    for name, t in rows:
+        print(
+            f"{name:38s} {n / t:8.1f} conv/s {n_utts / t:8.1f} utt/s  ({t:.1f} s, x{t_pipe / t:.2f} baseline)"
+        )
+
+
+def _chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,17 +77,49 @@ class AuditPipeline:
         self, conversation: Conversation, *, pii_findings: list[Finding] | None = None
     ) -> AuditResult:
         """Audit an already-masked conversation (re-analysis of stored text)."""
+        return self.run_masked_many([(conversation, pii_findings)])[0]
+
+    def run_masked_many(
+        self, items: Sequence[tuple[Conversation, list[Finding] | None]]
+    ) -> list[AuditResult]:
+        """Audit several masked conversations (each with its PII findings), one result per item, in order.
+
+        The emotion model sees every utterance of every conversation in one call: a chat holds about a
+        dozen turns, so per-conversation calls ran the encoder in small, half-empty batches.
+        """
+        emotions = self._emotions([conv.utterances for conv, _ in items])
+        return [
+            self._audit(conv, pii_findings=pii, emotions=emos)
+            for (conv, pii), emos in zip(items, emotions, strict=True)
+        ]
+
+    def _emotions(
+        self, conversations: Sequence[tuple[Utterance, ...]]
+    ) -> list[list[EmotionPrediction | None] | None]:
+        if self.emotion is None:
+            return [None] * len(conversations)
+        flat = self.emotion.predict([u.text for utts in conversations for u in utts])
+        out: list[list[EmotionPrediction | None] | None] = []
+        start = 0
+        for utts in conversations:
+            out.append(list(flat[start : start + len(utts)]))
+            start += len(utts)
+        return out
+
+    def _audit(
+        self,
+        conversation: Conversation,
+        *,
+        pii_findings: list[Finding] | None,
+        emotions: list[EmotionPrediction | None] | None,
+    ) -> AuditResult:
         s = self.stages
         utts = conversation.utterances
-        emotions: list[EmotionPrediction | None] = [None] * len(utts)
-        conv_emotion = None
-        if self.emotion is not None and utts:
-            emotions = list(self.emotion.predict([u.text for u in utts]))
-            conv_emotion = summarize_conversation(utts, emotions)
+        conv_emotion = summarize_conversation(utts, emotions) if emotions and utts else None
 
         findings: list[Finding] = list(pii_findings or [])
         findings.extend(s.matcher.findings(utts))
-        norm_findings, metrics = s.norms.check(conversation, emotions=emotions if self.emotion else None)
+        norm_findings, metrics = s.norms.check(conversation, emotions=emotions)
         findings.extend(norm_findings)
         # Order by position in the conversation so a reviewer reads findings top to bottom.
         findings.sort(
@@ -103,7 +136,7 @@ class AuditPipeline:
             severity=severity,
             flagged=s.scorer.flagged(severity, score),
             metrics=metrics,
-            emotions=tuple(emotions),
+            emotions=tuple(emotions) if emotions is not None else (None,) * len(utts),
             conversation_emotion=conv_emotion,
             lexicon_version=s.version,
         )

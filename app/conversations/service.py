@@ -50,10 +50,20 @@ def create_conversation(
     session: Session, *, runtime: AuditRuntime, payload: ConversationCreate
 ) -> tuple[Conversation, bool]:
     """Store a transcript (masked) and audit it; returns (conversation, created)."""
+    conv, pii = _store(session, runtime=runtime, payload=payload)
+    if pii is not None:
+        analyse(session, runtime=runtime, conv=conv, pii_findings=pii)
+    return conv, pii is not None
+
+
+def _store(
+    session: Session, *, runtime: AuditRuntime, payload: ConversationCreate
+) -> tuple[Conversation, list[pt.Finding] | None]:
+    """Store a transcript masked, not yet audited: (conversation, its PII findings), or (existing, None)."""
     digest = payload_sha256(payload)
     existing = repository.get_by_external_id(session, external_id=payload.external_id)
     if existing is not None:
-        return _existing_or_conflict(existing, digest), False
+        return _existing_or_conflict(existing, digest), None
 
     raw = pt.Conversation(
         channel=payload.channel,
@@ -83,9 +93,8 @@ def create_conversation(
         winner = repository.get_by_external_id(session, external_id=payload.external_id)
         if winner is None:
             raise
-        return _existing_or_conflict(winner, digest), False
-    analyse(session, runtime=runtime, conv=conv, pii_findings=pii)
-    return conv, True
+        return _existing_or_conflict(winner, digest), None
+    return conv, pii
 
 
 def store_masked_utterances(
@@ -109,15 +118,8 @@ def analyse(
     pii_findings: list[pt.Finding] | None = None,
 ) -> None:
     """Run the audit over the stored (masked) utterances and store the result, or the reason it failed."""
-    masked = pt.Conversation(
-        channel=conv.channel,  # type: ignore[arg-type]
-        utterances=tuple(
-            pt.Utterance(u.index, u.speaker, u.text, u.start_ms, u.end_ms)  # type: ignore[arg-type]
-            for u in conv.utterances
-        ),
-    )
     try:
-        result = runtime.pipeline.run_masked(masked, pii_findings=pii_findings)
+        result = runtime.pipeline.run_masked(_stored_text(conv), pii_findings=pii_findings)
     except Exception as exc:  # the audit must never lose the stored conversation
         log.exception("audit failed for conversation %s", conv.id)
         conv.status = "failed"
@@ -125,6 +127,35 @@ def analyse(
         session.flush()
         return
     _store_result(session, conv=conv, result=result, keep_pii=pii_findings is None)
+
+
+def analyse_many(
+    session: Session, *, runtime: AuditRuntime, items: list[tuple[Conversation, list[pt.Finding]]]
+) -> None:
+    """Audit newly stored conversations together, so the emotion model runs in full batches across them.
+
+    If the joint run fails, each conversation is audited on its own: the failure is then recorded on the
+    conversation that caused it, and the others are still analysed.
+    """
+    try:
+        results = runtime.pipeline.run_masked_many([(_stored_text(c), pii) for c, pii in items])
+    except Exception:
+        log.warning("joint audit of %d conversations failed; auditing them one by one", len(items))
+        for conv, pii in items:
+            analyse(session, runtime=runtime, conv=conv, pii_findings=pii)
+        return
+    for (conv, _), result in zip(items, results, strict=True):
+        _store_result(session, conv=conv, result=result, keep_pii=False)
+
+
+def _stored_text(conv: Conversation) -> pt.Conversation:
+    return pt.Conversation(
+        channel=conv.channel,  # type: ignore[arg-type]
+        utterances=tuple(
+            pt.Utterance(u.index, u.speaker, u.text, u.start_ms, u.end_ms)  # type: ignore[arg-type]
+            for u in conv.utterances
+        ),
+    )
 
 
 def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResult, keep_pii: bool) -> None:
@@ -205,10 +236,15 @@ def _emotion_dict(ce: pt.ConversationEmotion | None) -> dict[str, Any] | None:
 
 
 def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[str, Any]]) -> BatchResult:
-    """Validate and store each item on its own; a bad item is reported and the good ones are kept."""
+    """Validate and store each item on its own, then audit the new ones together.
+
+    A bad item is reported and the good ones are kept.
+    """
     if len(items) > MAX_BATCH:
         raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH} conversations, got {len(items)}")
     results: list[BatchItemResult] = []
+    stored: list[tuple[int, Conversation, bool]] = []  # (index, conversation, created)
+    new: list[tuple[Conversation, list[pt.Finding]]] = []
     for index, item in enumerate(items):
         external_id = item.get("external_id") if isinstance(item, dict) else None
         try:
@@ -230,7 +266,7 @@ def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[st
             continue
         try:
             with session.begin_nested():
-                conv, created = create_conversation(session, runtime=runtime, payload=payload)
+                conv, pii = _store(session, runtime=runtime, payload=payload)
         except AppError as exc:
             results.append(
                 BatchItemResult(
@@ -241,6 +277,12 @@ def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[st
                 )
             )
             continue
+        stored.append((index, conv, pii is not None))
+        if pii is not None:
+            new.append((conv, pii))
+    if new:
+        analyse_many(session, runtime=runtime, items=new)
+    for index, conv, created in stored:
         results.append(
             BatchItemResult(
                 index=index,
@@ -250,6 +292,7 @@ def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[st
                 flagged=conv.flagged,
             )
         )
+    results.sort(key=lambda r: r.index)
     return BatchResult(
         created=sum(r.status == "created" for r in results),
         existing=sum(r.status == "existing" for r in results),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories.conversations import transcript, utterance
+from tests.factories.conversations import jddc_transcript, transcript, utterance
 
 ESCALATING = [
     utterance("customer", "你好，请问我的快递到哪了"),
@@ -92,3 +94,61 @@ class TestEmotion:
         assert ids("emotion=angry&trajectory=calmed&flagged=false") == [down]
         # The calmed customer's plain "好的" is neutral too.
         assert ids("emotion=neutral&speaker=customer&agent_id=agent-007") == sorted([neutral, up, down])
+
+
+class TestBatchedEmotion:
+    """A batch is audited with one emotion call across its conversations; results must not mix them up."""
+
+    def test_batch_gives_each_conversation_its_own_emotions(
+        self, client: TestClient, auth: dict[str, dict[str, str]]
+    ) -> None:
+        conversations = [ESCALATING, CALMED, jddc_transcript(5)["utterances"]]
+        singles = [_post(client, auth, f"one-{i}", utts) for i, utts in enumerate(conversations)]
+        items = [transcript(f"many-{i}", utts) for i, utts in enumerate(conversations)]
+        items.insert(1, transcript("many-bad", [utterance("robot", "你好")]))
+        resp = client.post("/v1/conversations/batch", json={"conversations": items}, headers=auth["ingest"])
+        assert resp.status_code == 200, resp.text
+        results = resp.json()["results"]
+        assert [r["status"] for r in results] == ["created", "error", "created", "created"]
+        assert [r["flagged"] for r in results if r["status"] == "created"] == [s["flagged"] for s in singles]
+        created = [r for r in results if r["status"] == "created"]
+        for single, result in zip(singles, created, strict=True):
+            got = client.get(f"/v1/conversations/{result['id']}", headers=auth["auditor"]).json()
+            assert [u["emotion"] for u in got["utterances"]] == [u["emotion"] for u in single["utterances"]]
+            for mine, theirs in zip(got["utterances"], single["utterances"], strict=True):
+                if theirs["emotion_confidence"] is not None:
+                    assert abs(mine["emotion_confidence"] - theirs["emotion_confidence"]) < 1e-3
+            assert got["emotion"] == pytest.approx(single["emotion"], abs=1e-3)  # padding moves the 7th digit
+            assert got["findings"] == single["findings"]
+        assert singles[0]["emotion"]["trajectory"] == "escalated"
+        assert singles[1]["emotion"]["trajectory"] == "calmed"
+
+    def test_a_failing_conversation_does_not_fail_the_rest_of_its_batch(
+        self, client: TestClient, auth: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        pipeline = client.app.state.runtime.pipeline  # type: ignore[attr-defined]
+        model = pipeline.emotion
+        assert model is not None
+
+        def predict(texts: list[str]) -> list[Any]:
+            # Stands in for a model crash on one input; everything else goes to the real model.
+            if any("毒丸" in t for t in texts):
+                raise RuntimeError("model crashed on this input")
+            return model.predict(texts)
+
+        monkeypatch.setattr(pipeline, "emotion", SimpleNamespace(version=model.version, predict=predict))
+        items = [
+            transcript("fine-1", ESCALATING),
+            transcript("poison", [utterance("customer", "这是一颗毒丸")]),
+            transcript("fine-2", CALMED),
+        ]
+        resp = client.post("/v1/conversations/batch", json={"conversations": items}, headers=auth["ingest"])
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["created"] == 3
+        ids = [r["id"] for r in resp.json()["results"]]
+        bodies = [client.get(f"/v1/conversations/{i}", headers=auth["auditor"]).json() for i in ids]
+        assert [b["status"] for b in bodies] == ["analysed", "failed", "analysed"]
+        assert bodies[1]["analysis_error"] == "RuntimeError: model crashed on this input"
+        assert bodies[1]["utterances"][0]["text"] == "这是一颗毒丸"  # stored, ready for re-analysis
+        assert bodies[0]["emotion"]["trajectory"] == "escalated"
+        assert bodies[2]["emotion"]["trajectory"] == "calmed"
