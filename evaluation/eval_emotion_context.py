@@ -1,6 +1,6 @@
 """How far dialogue context could carry the served emotion model on CPED, and how much of CPED is in the text.
 
-    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion_context      # ~3 min on 2 cores
+    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion_context      # ~1 min on 2 cores
 
 The served model labels one utterance at a time (macro-F1 0.28 on the held-out series 39+45, target 0.35). CPED
 was annotated with video, audio and the whole dialogue, and a speaker's emotion persists across their turns. This
