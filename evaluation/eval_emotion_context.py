@@ -26,11 +26,11 @@ from collections import defaultdict
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
 
 from models.emotion.data import CPED_MAP, CPED_TEST_SERIES, SHARED_DATA
 from models.emotion.loader import load_emotion_classifier
 from models.emotion.setup import DEFAULT_CACHE_DIR
+from models.emotion.train import macro_f1
 from pipelines.types import EMOTION_LABELS
 
 LABEL = {label: i for i, label in enumerate(EMOTION_LABELS)}
@@ -72,10 +72,6 @@ def context_features(rows: list[dict[str, str]], logp: np.ndarray, window: int) 
                     row[slot * k : (slot + 1) * k] = logp[group].mean(axis=0)
                     row[5 * k + slot - 1] = 1.0
     return feats
-
-
-def macro_f1(gold: np.ndarray, pred: np.ndarray) -> float:
-    return float(f1_score(gold, pred, labels=range(len(EMOTION_LABELS)), average="macro", zero_division=0))
 
 
 def line(name: str, f1: float, extra: str = "") -> None:
