@@ -27,7 +27,9 @@ def _session_factory() -> Any:
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return make_session_factory(make_engine(settings.database_url))
+    return make_session_factory(
+        make_engine(settings.database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout_seconds)
+    )
 
 
 @app.command()
@@ -39,13 +41,21 @@ def serve(
     import uvicorn
 
     from app.db.migrate import upgrade
+    from app.http.access_log import uvicorn_log_config
     from app.main import create_app
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.is_sqlite:
         upgrade(settings.database_url)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    # Our access log (app.http.access_log) leaves out query strings; uvicorn's would log `?q=<phone>`.
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=uvicorn_log_config(),
+    )
 
 
 @db_app.command("upgrade")
@@ -209,8 +219,12 @@ def worker(
 
     from app.jobs.runner import JobRunner
     from app.runtime import AuditRuntime
+    from app.webhooks.secret import ensure_callback_secret
 
-    runner = JobRunner(factory=_session_factory(), runtime=AuditRuntime(get_settings()))
+    settings = get_settings()
+    ensure_callback_secret(settings)  # the worker sends the callbacks
+    factory = _session_factory()
+    runner = JobRunner(factory=factory, runtime=AuditRuntime(settings))
     if once:
         typer.echo(json.dumps({"jobs": runner.run_pending()}))
         return

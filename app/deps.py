@@ -8,15 +8,25 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from app.db.session import session_scope
 from app.runtime import AuditRuntime
 from app.settings import Settings
 
 
 def get_db(request: Request) -> Iterator[Session]:
-    """Commit when the request succeeds, roll back when it raises; services only flush."""
-    with session_scope(request.app.state.session_factory) as session:
+    """Commit when the request succeeds, roll back when it raises; services only flush.
+
+    Reads see the latest commit; on SQLite the write lock is taken at the first write, not at the first
+    read, so no request holds it while it waits for a thread (`app.db.session`).
+    """
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def get_runtime(request: Request) -> AuditRuntime:
@@ -31,6 +41,8 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-DbSession = Annotated[Session, Depends(get_db)]
+# scope="function": the commit runs before the response is sent, so a 2xx means stored; a commit that fails
+# (the database went away) becomes a 503 instead of a success the client was already told about.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
 Runtime = Annotated[AuditRuntime, Depends(get_runtime)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]

@@ -13,12 +13,15 @@ from app.conversations.router import router as conversations_router
 from app.db.session import make_engine, make_session_factory
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
+from app.http import install_middleware
 from app.jobs.router import router as jobs_router
 from app.jobs.runner import JobRunner
 from app.reviews.router import router as reviews_router
 from app.runtime import AuditRuntime
+from app.schemas_common import configure_timezone
 from app.settings import Settings, get_settings
 from app.web.router import router as web_router
+from app.webhooks.secret import ensure_callback_secret
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +29,13 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing heavy happens until the lifespan starts."""
     settings = settings or get_settings()
+    configure_timezone(settings.timezone)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.database_url)
+        ensure_callback_secret(settings)  # production refuses a weak secret before anything loads
+        engine = make_engine(settings.database_url, sqlite_busy_timeout=settings.sqlite_busy_timeout_seconds)
         app.state.settings = settings
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
@@ -38,13 +43,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = JobRunner(factory=app.state.session_factory, runtime=app.state.runtime)
         app.state.job_runner = runner
         if settings.start_worker:
-            runner.start()
+            runner.start()  # recovery of jobs and of conversations left `received` first, in the background
+        else:
+            runner.start_recovery()  # jobs are for the workers; audits this service stored are its own
         log.info("audit service ready: lexicons %s", app.state.runtime.lexicon_version)
         try:
             yield
         finally:
-            if settings.start_worker:
-                runner.stop()
+            runner.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -54,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_middleware(app, settings)
     app.include_router(health_router)
     app.include_router(conversations_router)
     app.include_router(reviews_router)

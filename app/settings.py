@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -31,9 +33,26 @@ class Settings(BaseSettings):
     torch_threads: int = 2
     emotion_batch_size: int = 32
 
+    # The centre's time zone: naive dates and times in requests (`until=2026-12-01`) are read in it.
+    timezone: str = "Asia/Shanghai"
+
     max_utterances: int = 2000
     max_utterance_chars: int = 5000
     max_batch: int = 100
+    # How long a SQLite writer queues for the one write lock before its request fails (503).
+    sqlite_busy_timeout_seconds: float = 60.0
+    # Requests worked on at once (fewer than the 40 threads that run them and the 50 PostgreSQL connections),
+    # and how many of those may write; the others wait their turn (app.http.admission).
+    max_concurrent_requests: int = 32
+    max_concurrent_writes: int = 16
+    # Request bodies, enforced on Content-Length and on the streamed bytes before the app parses them. JSON:
+    # a batch of 100 long calls (~150 KB each, Chinese as UTF-8) is ~15 MB; the per-item limits above would
+    # allow gigabytes, which a parsed JSON body holds 5-10x over in memory. Multipart (the recording upload):
+    # max_audio_bytes plus this much for the form's other fields.
+    max_json_bytes: int = 16 * 1024 * 1024
+    max_form_overhead_bytes: int = 1024 * 1024
+    # How long the pre-read key check trusts a key it found active (the route's own check always runs).
+    auth_cache_seconds: float = 5.0
 
     # Audio jobs
     workers: int = 1  # transcription jobs in parallel; each uses whisper_threads cores
@@ -46,8 +65,25 @@ class Settings(BaseSettings):
     max_audio_bytes: int = 100 * 1024 * 1024
     max_audio_seconds: float = 2 * 3600
     audio_retention_days: int | None = None  # None: keep recordings forever
-    callback_secret: str = "change-me"
+    # Signs job callbacks. Empty or weak: refused in production; in development a random one is generated
+    # into data_dir/callback_secret (0600) on first start (app.webhooks.secret).
+    callback_secret: str = ""
     callback_timeout_seconds: float = 10.0
+    # Hosts and networks outbound calls may reach although they are not public, comma-separated:
+    # "hooks.internal,10.1.0.0/16,127.0.0.1". Empty: public addresses only.
+    outbound_allowlist: str = ""
+    # development: embedded defaults work (weak secrets replaced by a generated one, with a warning);
+    # production: a weak or default secret is a start-up error.
+    env: Literal["development", "production"] = "development"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from exc
+        return value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

@@ -87,13 +87,22 @@ class Scorer:
             line = _first(self.rules.scoring.deductions, finding, _speaker(finding, speakers))
             if line is not None:
                 spans.append((position, finding.utterance_index, finding.start, finding.end, line.points))
-        shadowed = set()
-        for pos, utt, start, end, points in spans:
-            for other_pos, other_utt, other_start, other_end, other_points in spans:
-                overlaps = other_utt == utt and other_start < end and start < other_end and other_pos != pos
-                if overlaps and (other_points > points or (other_points == points and other_pos < pos)):
+        # Sweep by utterance and start, comparing each span only with the earlier ones still open at its start:
+        # a text full of hits costs n log n, not n² (every pair that overlaps is still compared once).
+        spans.sort(key=lambda span: (span[1], span[2]))
+        shadowed: set[int] = set()
+        open_spans: list[tuple[int, int, int, int, float]] = []
+        for span in spans:
+            pos, utt, start, end, points = span
+            open_spans = [o for o in open_spans if o[1] == utt and o[3] > start]
+            for other_pos, _, other_start, _, other_points in open_spans:
+                if other_start >= end:  # only an empty span can start where the other does and miss it
+                    continue
+                if other_points > points or (other_points == points and other_pos < pos):
                     shadowed.add(pos)
-                    break
+                if points > other_points or (points == other_points and pos < other_pos):
+                    shadowed.add(other_pos)
+            open_spans.append(span)
         return shadowed
 
     def _caps(self, items: Sequence[ScoreItem]) -> list[ScoreItem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -324,9 +325,17 @@ def _longest_non_overlapping(
     candidates: list[tuple[int, int, tuple[LexiconEntry, ...]]],
 ) -> list[tuple[int, int, tuple[LexiconEntry, ...]]]:
     """Keep the longest hit among overlapping ones (leftmost on ties); return them in text order."""
+    # Chosen hits never overlap, so kept sorted by start their ends are sorted too: one bisection finds the
+    # only neighbours a candidate could overlap (comparing with every chosen hit was quadratic in hits).
+    starts: list[int] = []
     chosen: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
     for candidate in sorted(candidates, key=lambda hit: (hit[0] - hit[1], hit[0])):
-        if all(candidate[1] <= start or end <= candidate[0] for start, end, _ in chosen):
-            chosen.append(candidate)
-    chosen.sort(key=lambda hit: hit[0])
+        start, end, _ = candidate
+        at = bisect.bisect_left(starts, start)
+        if at < len(chosen) and chosen[at][0] < end:
+            continue  # the next chosen hit starts inside this one
+        if at > 0 and chosen[at - 1][1] > start:
+            continue  # the previous chosen hit ends inside this one
+        starts.insert(at, start)
+        chosen.insert(at, candidate)
     return chosen

@@ -32,13 +32,15 @@ def ensure_postgres(url_admin: str = "postgresql://postgres@127.0.0.1:5432/test"
     """Make sure PostgreSQL answers (start it if not) and return a URL to a dedicated test database."""
     import psycopg
 
+    # Its own database name per concurrent test run (several checkouts or helpers on one server).
+    name = os.environ.get("AUDIT_TEST_PG_DB", "audit_test")
     for attempt in range(2):
         try:
             with psycopg.connect(url_admin, autocommit=True, connect_timeout=3) as conn:
-                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = 'audit_test'").fetchone()
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
                 if not exists:
-                    conn.execute("CREATE DATABASE audit_test")
-            return "postgresql+psycopg://postgres@127.0.0.1:5432/audit_test"
+                    conn.execute(f'CREATE DATABASE "{name}"')
+            return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
         except psycopg.OperationalError:
             if attempt or shutil.which("pg_ctlcluster") is None:
                 raise

@@ -8,7 +8,8 @@ from fastapi import APIRouter, status
 
 from app.admin.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, LexiconReloaded
 from app.auth import service as auth
-from app.auth.dependencies import AdminKey
+from app.auth.dependencies import Caller
+from app.auth.policy import Role
 from app.db import ApiKey
 from app.deps import DbSession, Runtime
 from app.errors import AppError, error_responses
@@ -25,7 +26,7 @@ def _read(row: ApiKey) -> ApiKeyRead:
     return ApiKeyRead(
         id=row.id,
         name=row.name,
-        role=row.role,
+        role=Role(row.role),
         prefix=row.prefix,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
@@ -36,28 +37,30 @@ def _read(row: ApiKey) -> ApiKeyRead:
     "/keys",
     response_model=ApiKeyCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(400, 401, 403, 422),
 )
-def create_api_key(payload: ApiKeyCreate, session: DbSession, _key: AdminKey) -> ApiKeyCreated:
+def create_api_key(payload: ApiKeyCreate, session: DbSession, _key: Caller) -> ApiKeyCreated:
     """Create an API key for a role; the key is in this response only."""
     row, plain = auth.create_key(session, name=payload.name, role=payload.role)
     return ApiKeyCreated(**_read(row).model_dump(), key=plain)
 
 
 @router.get("/keys", response_model=list[ApiKeyRead], responses=error_responses(401, 403))
-def list_api_keys(session: DbSession, _key: AdminKey) -> list[ApiKeyRead]:
+def list_api_keys(session: DbSession, _key: Caller) -> list[ApiKeyRead]:
     """All API keys (never the keys themselves)."""
     return [_read(r) for r in auth.list_keys(session)]
 
 
-@router.delete("/keys/{key_id}", response_model=ApiKeyRead, responses=error_responses(401, 403, 404))
-def revoke_api_key(key_id: uuid.UUID, session: DbSession, _key: AdminKey) -> ApiKeyRead:
-    """Revoke a key."""
+@router.delete(
+    "/keys/{key_id}", response_model=ApiKeyRead, responses=error_responses(401, 403, 404, 409, 422)
+)
+def revoke_api_key(key_id: uuid.UUID, session: DbSession, _key: Caller) -> ApiKeyRead:
+    """Revoke a key; the last active admin key cannot be revoked (409 `last_admin_key`)."""
     return _read(auth.revoke_key(session, key_id=key_id))
 
 
 @router.post("/lexicons/reload", response_model=LexiconReloaded, responses=error_responses(401, 403, 422))
-def reload_lexicons(runtime: Runtime, _key: AdminKey) -> LexiconReloaded:
+def reload_lexicons(runtime: Runtime, _key: Caller) -> LexiconReloaded:
     """Re-read lexicons and rules from disk; on a broken file the old ones stay in force."""
     try:
         version = runtime.reload_lexicons()

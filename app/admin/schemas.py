@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth.policy import Role
+from app.schemas_common import SafeStr
 
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
-    role: Literal["ingest", "supervisor", "auditor", "admin"]
+    name: SafeStr = Field(min_length=1, max_length=100)
+    role: Role
 
 
 class ApiKeyRead(BaseModel):
     id: uuid.UUID
     name: str
-    role: str
+    role: Role
     prefix: str
     created_at: datetime
     revoked_at: datetime | None

@@ -1,13 +1,13 @@
-"""Role aliases for route signatures: a route declares the role it needs, never checks inline."""
+"""The caller of a route: a valid key whose role the role matrix (app.auth.policy) admits to that route."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.auth.policy import PUBLIC, allowed_roles
 from app.auth.service import find_active_key
 from app.db import ApiKey
 from app.deps import DbSession
@@ -16,28 +16,25 @@ from app.errors import Forbidden, Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
 
-def require_roles(*roles: str) -> Callable[..., ApiKey]:
-    """Dependency that admits a valid key with one of `roles` (admin is always admitted)."""
-    allowed = frozenset(roles) | {"admin"}
+def authorize(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    """Admit a valid key whose role the policy table lists for the matched route; refuse unlisted routes."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
+    key = find_active_key(session, plain=credentials.credentials)
+    if key is None:
+        raise Unauthorized("invalid or revoked API key")
+    allowed = allowed_roles(getattr(request.scope.get("route"), "name", None))
+    if allowed is None or allowed is PUBLIC:
+        # A route that asks for a key must be in the table with its roles: fail closed.
+        raise Forbidden("this route has no access policy", code="no_policy")
+    if key.role not in allowed:
+        raise Forbidden(f"role {key.role!r} may not do this; needs one of {', '.join(sorted(allowed))}")
+    return key
 
-    def _dependency(
-        session: DbSession, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-    ) -> ApiKey:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-        key = find_active_key(session, plain=credentials.credentials)
-        if key is None:
-            raise Unauthorized("invalid or revoked API key")
-        if key.role not in allowed:
-            raise Forbidden(f"role {key.role!r} may not do this; needs one of {', '.join(sorted(allowed))}")
-        return key
 
-    return _dependency
-
-
-IngestKey = Annotated[ApiKey, Depends(require_roles("ingest"))]
-ReaderKey = Annotated[ApiKey, Depends(require_roles("ingest", "supervisor", "auditor"))]
-SearchKey = Annotated[ApiKey, Depends(require_roles("supervisor", "auditor"))]
-SupervisorKey = Annotated[ApiKey, Depends(require_roles("supervisor"))]
-ListenerKey = Annotated[ApiKey, Depends(require_roles("supervisor", "auditor"))]
-AdminKey = Annotated[ApiKey, Depends(require_roles("admin"))]
+# The one role alias for route signatures: which roles it admits is the policy table's answer for the route.
+Caller = Annotated[ApiKey, Depends(authorize)]

@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from typing import Literal, get_args
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth.policy import Role
 from app.db import ApiKey
 from app.db.base import utcnow
-from app.errors import NotFound, Unprocessable
+from app.errors import Conflict, NotFound, Unprocessable
+from app.privacy import mask_free_text
 
-Role = Literal["ingest", "supervisor", "auditor", "admin"]
-ROLES: tuple[str, ...] = get_args(Role)
+ROLES: tuple[str, ...] = tuple(Role)
 KEY_PREFIX = "qa_"
+
+
+class LastAdminKey(Conflict):
+    code = "last_admin_key"
 
 
 def hash_key(key: str) -> str:
@@ -29,7 +33,8 @@ def create_key(session: Session, *, name: str, role: str) -> tuple[ApiKey, str]:
     if role not in ROLES:
         raise Unprocessable(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", code="invalid_role")
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, role=role, prefix=plain[:10], key_hash=hash_key(plain))
+    # The name is shown as a review's `reviewer`: free text, masked like every other.
+    row = ApiKey(name=mask_free_text(name), role=role, prefix=plain[:10], key_hash=hash_key(plain))
     session.add(row)
     session.flush()
     return row, plain
@@ -49,11 +54,22 @@ def list_keys(session: Session) -> list[ApiKey]:
 
 
 def revoke_key(session: Session, *, key_id: uuid.UUID) -> ApiKey:
-    """Revoke a key; it stops working on the next request."""
+    """Revoke a key; it stops working on the next request. The last active admin key cannot be revoked."""
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFound("API key not found")
     if row.revoked_at is None:
+        if row.role == Role.ADMIN:
+            # Rows locked (PostgreSQL): two admins revoking each other at once cannot both succeed.
+            admins = session.scalars(
+                select(ApiKey.id)
+                .where(ApiKey.role == Role.ADMIN, ApiKey.revoked_at.is_(None))
+                .with_for_update()
+            ).all()
+            if set(admins) <= {row.id}:
+                raise LastAdminKey(
+                    "this is the last active admin key; create another admin key before revoking it"
+                )
         row.revoked_at = utcnow()
         session.flush()
     return row

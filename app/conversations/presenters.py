@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from app.auth.policy import may
 from app.conversations.schemas import (
     ConversationRead,
     ConversationSummary,
@@ -15,6 +16,9 @@ from app.conversations.schemas import (
 )
 from app.db import Conversation
 from pipelines.types import Severity
+
+# Whoever may call this route may see supervisors' review notes in a conversation too.
+REVIEW_READING_ROUTE = "list_reviews"
 
 
 def _severity(value: int) -> str:
@@ -42,8 +46,13 @@ def to_summary(conv: Conversation) -> ConversationSummary:
     )
 
 
-def to_read(conv: Conversation, *, job_id: uuid.UUID | None = None) -> ConversationRead:
-    """Full view of one conversation."""
+def to_read(
+    conv: Conversation, *, job_id: uuid.UUID | None = None, role: str | None = None
+) -> ConversationRead:
+    """Full view of one conversation as `role` may see it: review notes only for roles that may read reviews.
+
+    Without a role the reviews are left out (fail closed).
+    """
     summary = to_summary(conv)
     times = {u.index: (u.start_ms, u.end_ms) for u in conv.utterances}
     return ConversationRead(
@@ -92,7 +101,9 @@ def to_read(conv: Conversation, *, job_id: uuid.UUID | None = None) -> Conversat
         reviews=[
             ReviewRead(status=r.status, note=r.note, reviewer=r.reviewer, created_at=r.created_at)
             for r in conv.reviews
-        ],
+        ]
+        if role is not None and may(role, REVIEW_READING_ROUTE)
+        else [],
         job_id=job_id,
         audio_available=conv.audio_path is not None and conv.audio_deleted_at is None,
     )

@@ -6,13 +6,15 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from app.conversations.enums import ConversationStatus
 from app.db import Conversation, Finding, Job, Keyword, Utterance
 from app.errors import AppError
+from pipelines.types import Severity
 
 
 class InvalidCursor(AppError):
@@ -68,6 +70,14 @@ def get_by_external_id(session: Session, *, external_id: str) -> Conversation | 
 def job_id_for(session: Session, *, conversation_id: uuid.UUID) -> uuid.UUID | None:
     """The transcription job of an audio conversation."""
     return session.scalar(select(Job.id).where(Job.conversation_id == conversation_id))
+
+
+def received_ids(session: Session, *, updated_before: datetime | None = None) -> list[uuid.UUID]:
+    """Conversations stored but never audited (oldest first), e.g. left by a process that was killed."""
+    stmt = select(Conversation.id).where(Conversation.status == ConversationStatus.RECEIVED)
+    if updated_before is not None:
+        stmt = stmt.where(Conversation.updated_at < updated_before)
+    return list(session.scalars(stmt.order_by(Conversation.created_at)))
 
 
 def _conditions(f: ConversationFilters) -> list[ColumnElement[bool]]:
@@ -131,11 +141,29 @@ def _encode_cursor(row: Conversation) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
+# Our cursors are about 130 characters; anything much longer was not issued by this API.
+MAX_CURSOR_CHARS = 256
+
+
 def _decode_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    """The keyset position in a cursor `_encode_cursor` made; anything else is InvalidCursor, whatever it holds."""
     try:
-        severity, started, ident = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return int(severity), datetime.fromisoformat(started), uuid.UUID(ident)
-    except (ValueError, TypeError) as exc:
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError("too long")
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        if not isinstance(decoded, list) or len(decoded) != 3:
+            raise ValueError("not a 3-item list")
+        severity, started_raw, ident = decoded
+        if type(severity) is not int or not 0 <= severity <= max(Severity):
+            raise ValueError("bad severity")
+        if not isinstance(started_raw, str) or not isinstance(ident, str):
+            raise ValueError("bad types")
+        started = datetime.fromisoformat(started_raw)
+        # Stored times are UTC in years the API accepts; a zone-less or far-out time cannot come from us.
+        if started.utcoffset() is None or not 1 < started.year < 9999:
+            raise ValueError("bad time")
+        return severity, started.astimezone(UTC), uuid.UUID(ident)
+    except Exception as exc:  # every malformed cursor (even a RecursionError) is the client's error
         raise InvalidCursor("cursor is not one this API returned") from exc
 
 

@@ -6,7 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.conversations.enums import ConversationStatus
+from app.schemas_common import DATETIME_RULE, LocalDatetime, OffsetMs, SafeStr, SafeText
 
 MAX_UTTERANCES = 2000
 MAX_TEXT_CHARS = 5000
@@ -20,18 +23,17 @@ class UtteranceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     speaker: Literal["agent", "customer"]
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
-    start_ms: int | None = Field(default=None, ge=0)
-    end_ms: int | None = Field(default=None, ge=0)
+    text: SafeText = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    start_ms: OffsetMs | None = Field(
+        default=None, description="milliseconds from the start of the conversation"
+    )
+    end_ms: OffsetMs | None = None
 
     @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("text is blank")
-        if "\x00" in value or "\ufffd" in value:
-            # U+FFFD means the client sent bytes that were not valid UTF-8.
-            raise ValueError("text contains NUL or undecodable characters")
         return value
 
     @model_validator(mode="after")
@@ -46,11 +48,11 @@ class ConversationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
+    external_id: SafeStr = Field(min_length=1, max_length=200, pattern=r"^\S+$")
     channel: Literal["phone", "chat"]
-    agent_id: str = Field(min_length=1, max_length=100)
-    customer_id: str | None = Field(default=None, max_length=100)
-    started_at: AwareDatetime
+    agent_id: SafeStr = Field(min_length=1, max_length=100)
+    customer_id: SafeStr | None = Field(default=None, max_length=100)
+    started_at: LocalDatetime
     utterances: list[UtteranceIn] = Field(min_length=1, max_length=MAX_UTTERANCES)
 
 
@@ -116,7 +118,7 @@ class ConversationSummary(BaseModel):
     customer_id: str | None
     started_at: datetime
     created_at: datetime
-    status: str
+    status: ConversationStatus
     score: float | None
     severity: SeverityName
     flagged: bool
@@ -170,4 +172,51 @@ class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["reviewed", "dismissed"]
-    note: str | None = Field(default=None, max_length=5000)
+    note: SafeText | None = Field(default=None, max_length=5000)
+
+
+class ConversationSearch(BaseModel):
+    """Query of `GET /v1/conversations`: every filter is optional; one that needs another says so (422)."""
+
+    # A misspelt filter (`agentid=a1`) would otherwise be ignored and return everything.
+    model_config = ConfigDict(extra="forbid")
+
+    flagged: bool | None = None
+    review_status: ReviewStatus | None = None
+    status: ConversationStatus | None = None
+    severity_min: SeverityName | None = None
+    keyword: SafeStr | None = Field(default=None, max_length=100, description="a keyword extracted by jieba")
+    q: SafeStr | None = Field(default=None, min_length=1, max_length=100, description="substring of the text")
+    category: SafeStr | None = Field(default=None, max_length=64, description="finding category")
+    kind: Literal["sensitive_word", "pii", "service_norm", "emotion"] | None = None
+    term: SafeStr | None = Field(default=None, max_length=200, description="the matched term of a finding")
+    agent_id: SafeStr | None = Field(default=None, max_length=100)
+    channel: Literal["phone", "chat"] | None = None
+    since: LocalDatetime | None = Field(default=None, description="started at or after; " + DATETIME_RULE)
+    until: LocalDatetime | None = Field(default=None, description="started before; " + DATETIME_RULE)
+    score_min: float | None = Field(default=None, ge=0, le=100)
+    score_max: float | None = Field(default=None, ge=0, le=100)
+    emotion: Literal["neutral", "happy", "angry", "sad", "anxious", "surprised"] | None = Field(
+        default=None, description="some utterance has this emotion"
+    )
+    speaker: Literal["agent", "customer", "unknown"] | None = Field(
+        default=None, description="whose utterance `emotion` / `min_confidence` refer to; needs one of them"
+    )
+    min_confidence: float | None = Field(
+        default=None, ge=0, le=1, description="some utterance's emotion (or `emotion`) is at least this sure"
+    )
+    trajectory: Literal["escalated", "calmed", "stable", "unknown"] | None = None
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page, as returned")
+    limit: int = Field(default=50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConversationSearch:
+        if self.speaker is not None and self.emotion is None and self.min_confidence is None:
+            raise ValueError(
+                "`speaker` qualifies an emotion filter: give `emotion` or `min_confidence` with it"
+            )
+        if self.score_min is not None and self.score_max is not None and self.score_min > self.score_max:
+            raise ValueError("`score_min` is above `score_max`")
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise ValueError("`since` must be before `until`")
+        return self

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -13,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.conversations import repository
+from app.conversations.audit import AuditItem, analyse, audit_and_record, audit_if_received, stored_text
+from app.conversations.enums import ConversationStatus
 from app.conversations.repository import ConversationFilters
 from app.conversations.schemas import (
     MAX_BATCH,
@@ -20,8 +23,8 @@ from app.conversations.schemas import (
     BatchResult,
     ConversationCreate,
 )
-from app.db import Conversation, Finding, Keyword, Utterance
-from app.db.base import utcnow
+from app.db import Conversation, Utterance
+from app.db.session import write_transaction
 from app.errors import AppError, Conflict, NotFound, PayloadTooLarge
 from app.runtime import AuditRuntime
 from pipelines import types as pt
@@ -49,22 +52,37 @@ def _existing_or_conflict(conv: Conversation, digest: str) -> Conversation:
 def create_conversation(
     session: Session, *, runtime: AuditRuntime, payload: ConversationCreate
 ) -> tuple[Conversation, bool]:
-    """Store a transcript (masked) and audit it; returns (conversation, created)."""
-    conv, pii = _store(session, runtime=runtime, payload=payload)
-    if pii is not None:
-        analyse(session, runtime=runtime, conv=conv, pii_findings=pii)
-    return conv, pii is not None
+    """Store a transcript (masked) and audit it; returns (conversation, created).
+
+    Stored in one short write transaction and audited outside any, the result recorded in a second one
+    (`audit_and_record`): the write lock is never held while the model runs.
+    """
+    prepared = _prepare(runtime, payload)
+    with write_transaction(session):
+        conv, created = _store(session, payload=payload, prepared=prepared)
+    if created:
+        audit_and_record(session, runtime=runtime, items=[(conv, prepared.masked, prepared.pii)])
+    elif conv.status == ConversationStatus.RECEIVED:
+        conv = _audit_left_received(session, runtime=runtime, conv=conv)
+    return conv, created
 
 
-def _store(
-    session: Session, *, runtime: AuditRuntime, payload: ConversationCreate
-) -> tuple[Conversation, list[pt.Finding] | None]:
-    """Store a transcript masked, not yet audited: (conversation, its PII findings), or (existing, None)."""
-    digest = payload_sha256(payload)
-    existing = repository.get_by_external_id(session, external_id=payload.external_id)
-    if existing is not None:
-        return _existing_or_conflict(existing, digest), None
+def _audit_left_received(session: Session, *, runtime: AuditRuntime, conv: Conversation) -> Conversation:
+    """A re-post of a conversation stored but never audited (its process was killed): audit it now."""
+    return audit_if_received(session, runtime=runtime, conversation_id=conv.id) or conv
 
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A validated transcript ready to store: its fingerprint, masked text and the PII masking found."""
+
+    digest: str
+    masked: pt.Conversation
+    pii: list[pt.Finding]
+
+
+def _prepare(runtime: AuditRuntime, payload: ConversationCreate) -> _Prepared:
+    # Masking is CPU work: done before the write transaction, not inside it.
     raw = pt.Conversation(
         channel=payload.channel,
         utterances=tuple(
@@ -72,179 +90,52 @@ def _store(
         ),
     )
     masked, pii = mask_conversation(runtime.pipeline.stages.masker, raw)
+    return _Prepared(digest=payload_sha256(payload), masked=masked, pii=pii)
+
+
+def _store(
+    session: Session, *, payload: ConversationCreate, prepared: _Prepared
+) -> tuple[Conversation, bool]:
+    """Store a masked transcript, not yet audited: (conversation, True), or (the one stored before, False)."""
+    existing = repository.get_by_external_id(session, external_id=payload.external_id)
+    if existing is not None:
+        return _existing_or_conflict(existing, prepared.digest), False
     conv = Conversation(
         external_id=payload.external_id,
-        payload_sha256=digest,
+        payload_sha256=prepared.digest,
         channel=payload.channel,
         agent_id=payload.agent_id,
         customer_id=payload.customer_id,
         started_at=payload.started_at,
-        status="received",
+        status=ConversationStatus.RECEIVED,
         utterances=[
             Utterance(index=u.index, speaker=u.speaker, text=u.text, start_ms=u.start_ms, end_ms=u.end_ms)
-            for u in masked.utterances
+            for u in prepared.masked.utterances
         ],
     )
     try:
-        # A savepoint, so a concurrent post of the same external_id loses nothing else in this transaction.
+        # A savepoint: a concurrent post of the same external_id (PostgreSQL) loses nothing else stored here.
         with session.begin_nested():
             session.add(conv)
     except IntegrityError:
         winner = repository.get_by_external_id(session, external_id=payload.external_id)
         if winner is None:
             raise
-        return _existing_or_conflict(winner, digest), None
-    return conv, pii
-
-
-def store_masked_utterances(
-    session: Session, *, runtime: AuditRuntime, conv: Conversation, utterances: tuple[pt.Utterance, ...]
-) -> list[pt.Finding]:
-    """Mask and store utterances produced after the conversation row (transcription); returns PII findings."""
-    masked, pii = mask_conversation(runtime.pipeline.stages.masker, pt.Conversation(conv.channel, utterances))  # type: ignore[arg-type]
-    conv.utterances = [
-        Utterance(index=u.index, speaker=u.speaker, text=u.text, start_ms=u.start_ms, end_ms=u.end_ms)
-        for u in masked.utterances
-    ]
-    session.flush()
-    return pii
-
-
-def analyse(
-    session: Session,
-    *,
-    runtime: AuditRuntime,
-    conv: Conversation,
-    pii_findings: list[pt.Finding] | None = None,
-) -> None:
-    """Run the audit over the stored (masked) utterances and store the result, or the reason it failed."""
-    try:
-        result = runtime.pipeline.run_masked(_stored_text(conv), pii_findings=pii_findings)
-    except Exception as exc:  # the audit must never lose the stored conversation
-        log.exception("audit failed for conversation %s", conv.id)
-        conv.status = "failed"
-        conv.analysis_error = f"{type(exc).__name__}: {exc}"
-        session.flush()
-        return
-    _store_result(session, conv=conv, result=result, keep_pii=pii_findings is None)
-
-
-def analyse_many(
-    session: Session, *, runtime: AuditRuntime, items: list[tuple[Conversation, list[pt.Finding]]]
-) -> None:
-    """Audit newly stored conversations together, so the emotion model runs in full batches across them.
-
-    If the joint run fails, each conversation is audited on its own: the failure is then recorded on the
-    conversation that caused it, and the others are still analysed.
-    """
-    try:
-        results = runtime.pipeline.run_masked_many([(_stored_text(c), pii) for c, pii in items])
-    except Exception:
-        log.warning("joint audit of %d conversations failed; auditing them one by one", len(items))
-        for conv, pii in items:
-            analyse(session, runtime=runtime, conv=conv, pii_findings=pii)
-        return
-    for (conv, _), result in zip(items, results, strict=True):
-        _store_result(session, conv=conv, result=result, keep_pii=False)
-
-
-def _stored_text(conv: Conversation) -> pt.Conversation:
-    return pt.Conversation(
-        channel=conv.channel,  # type: ignore[arg-type]
-        utterances=tuple(
-            pt.Utterance(u.index, u.speaker, u.text, u.start_ms, u.end_ms)  # type: ignore[arg-type]
-            for u in conv.utterances
-        ),
-    )
-
-
-def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResult, keep_pii: bool) -> None:
-    # On re-analysis the PII findings cannot be recomputed from masked text, so they are kept.
-    kept = [f for f in conv.findings if keep_pii and f.kind == "pii"]
-    conv.findings = kept
-    conv.keywords = []
-    session.flush()
-    by_index = {u.index: u for u in conv.utterances}
-    for utt, emo in zip(result.utterances, result.emotions or [None] * len(result.utterances), strict=False):
-        row = by_index[utt.index]
-        row.emotion = emo.label if emo else None
-        row.emotion_confidence = emo.confidence if emo else None
-        row.emotion_probs = dict(emo.probs) if emo else None
-    start = len(kept)
-    for pos, f in enumerate(result.findings, start=start):
-        conv.findings.append(
-            Finding(
-                position=pos,
-                kind=f.kind,
-                category=f.category,
-                term=f.term,
-                severity=int(f.severity),
-                utterance_index=f.utterance_index,
-                start=f.start,
-                end=f.end,
-                rule=f.rule,
-                detail=f.detail,
-                lexicon_version=result.lexicon_version,
-            )
-        )
-    for pos, k in enumerate(result.keywords):
-        conv.keywords.append(Keyword(position=pos, term=k.term, weight=k.weight, speaker=k.speaker))
-    ce = result.conversation_emotion
-    conv.customer_emotion = ce.dominant_negative if ce else None
-    conv.customer_emotion_peak = ce.peak_label if ce else None
-    conv.customer_emotion_peak_confidence = ce.peak_confidence if ce else None
-    conv.emotion_trajectory = ce.trajectory if ce else None
-    conv.emotion_summary = _emotion_dict(ce)
-    conv.score = result.score.total
-    conv.score_breakdown = {
-        "total": result.score.total,
-        "fatal": result.score.fatal,
-        "items": [
-            {
-                "rule": i.rule,
-                "dimension": i.dimension,
-                "points": i.points,
-                "reason": i.reason,
-                "fatal": i.fatal,
-            }
-            for i in result.score.items
-        ],
-    }
-    conv.severity = int(result.severity)
-    conv.flagged = result.flagged
-    conv.metrics = dict(result.metrics)
-    conv.lexicon_version = result.lexicon_version
-    conv.status = "analysed"
-    conv.analysis_error = None
-    conv.analysed_at = utcnow()
-    session.flush()
-
-
-def _emotion_dict(ce: pt.ConversationEmotion | None) -> dict[str, Any] | None:
-    if ce is None:
-        return None
-    return {
-        "dominant_negative": ce.dominant_negative,
-        "peak_label": ce.peak_label,
-        "peak_confidence": ce.peak_confidence,
-        "peak_utterance_index": ce.peak_utterance_index,
-        "first_third_negativity": ce.first_third_negativity,
-        "last_third_negativity": ce.last_third_negativity,
-        "trajectory": ce.trajectory,
-        "ends_angry": ce.ends_angry,
-    }
+        return _existing_or_conflict(winner, prepared.digest), False
+    return conv, True
 
 
 def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[str, Any]]) -> BatchResult:
     """Validate and store each item on its own, then audit the new ones together.
 
-    A bad item is reported and the good ones are kept.
+    A bad item is reported and the good ones are kept. All good items are stored in one short write
+    transaction, audited outside any, and their results recorded in a second one (`audit_and_record`):
+    every stored item ends `analysed` or `failed` with its reason.
     """
     if len(items) > MAX_BATCH:
         raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH} conversations, got {len(items)}")
     results: list[BatchItemResult] = []
-    stored: list[tuple[int, Conversation, bool]] = []  # (index, conversation, created)
-    new: list[tuple[Conversation, list[pt.Finding]]] = []
+    valid: list[tuple[int, ConversationCreate, _Prepared]] = []
     for index, item in enumerate(items):
         external_id = item.get("external_id") if isinstance(item, dict) else None
         try:
@@ -264,24 +155,32 @@ def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[st
                 )
             )
             continue
-        try:
-            with session.begin_nested():
-                conv, pii = _store(session, runtime=runtime, payload=payload)
-        except AppError as exc:
-            results.append(
-                BatchItemResult(
-                    index=index,
-                    status="error",
-                    external_id=payload.external_id,
-                    error={"code": exc.code, "message": exc.message, "details": exc.details},
+        valid.append((index, payload, _prepare(runtime, payload)))
+
+    stored: list[tuple[int, Conversation, bool]] = []  # (index, conversation, created)
+    new: list[AuditItem] = []
+    with write_transaction(session):
+        for index, payload, prepared in valid:
+            try:
+                with session.begin_nested():
+                    conv, created = _store(session, payload=payload, prepared=prepared)
+            except AppError as exc:
+                results.append(
+                    BatchItemResult(
+                        index=index,
+                        status="error",
+                        external_id=payload.external_id,
+                        error={"code": exc.code, "message": exc.message, "details": exc.details},
+                    )
                 )
-            )
-            continue
-        stored.append((index, conv, pii is not None))
-        if pii is not None:
-            new.append((conv, pii))
+                continue
+            stored.append((index, conv, created))
+            if created:
+                new.append((conv, prepared.masked, prepared.pii))
+            elif conv.status == ConversationStatus.RECEIVED:  # stored by a process killed before its audit
+                new.append((conv, stored_text(conv), None))
     if new:
-        analyse_many(session, runtime=runtime, items=new)
+        audit_and_record(session, runtime=runtime, items=new)
     for index, conv, created in stored:
         results.append(
             BatchItemResult(

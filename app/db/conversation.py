@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from app.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
+from app.conversations.enums import ConversationStatus
+from app.db.base import Base, IdMixin, StrEnumType, TimestampMixin, UTCDateTime, utcnow
+from app.privacy import mask_optional
 
 if TYPE_CHECKING:
     from app.db.finding import Finding
@@ -31,7 +33,9 @@ class Conversation(IdMixin, TimestampMixin, Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
     # received -> analysed | failed; audio: pending_transcription first
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default="received")
+    status: Mapped[ConversationStatus] = mapped_column(
+        StrEnumType(ConversationStatus, 32), nullable=False, default=ConversationStatus.RECEIVED
+    )
     analysis_error: Mapped[str | None] = mapped_column(Text)
     analysed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lexicon_version: Mapped[str | None] = mapped_column(String(32))
@@ -65,6 +69,11 @@ class Conversation(IdMixin, TimestampMixin, Base):
     reviews: Mapped[list[Review]] = relationship(
         back_populates="conversation", cascade="all, delete-orphan", order_by="Review.created_at"
     )
+
+    @validates("customer_id")
+    def _mask_customer_id(self, _key: str, value: str | None) -> str | None:
+        # An identifier the client types may be a phone or ID number: stored masked, whoever writes it.
+        return mask_optional(value)
 
     __table_args__ = (
         # The supervisor queue: flagged, unreviewed, most severe then newest first.

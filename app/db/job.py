@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, TimestampMixin, UTCDateTime
+from app.db.base import Base, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from app.jobs.enums import JobStatus
 
 
 class Job(IdMixin, TimestampMixin, Base):
@@ -19,7 +20,9 @@ class Job(IdMixin, TimestampMixin, Base):
     )
     kind: Mapped[str] = mapped_column(String(32), nullable=False, default="transcribe")
     # queued -> transcribing -> auditing -> done | failed
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    status: Mapped[JobStatus] = mapped_column(
+        StrEnumType(JobStatus, 16), nullable=False, default=JobStatus.QUEUED
+    )
     progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)

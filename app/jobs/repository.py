@@ -1,19 +1,15 @@
-"""The job queue over the jobs table: claim, heartbeat, finish, recover. Any worker process can use it."""
+"""Queries over the jobs table. State changes are decided in `app.jobs.lifecycle`, never here."""
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
-from datetime import timedelta
+from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import Job
-from app.db.base import utcnow
-
-RUNNING = ("transcribing", "auditing")
+from app.db import Conversation, Job
+from app.jobs.enums import RUNNING, TERMINAL, JobStatus
 
 
 def get(session: Session, *, job_id: uuid.UUID) -> Job | None:
@@ -26,88 +22,32 @@ def get_for_conversation(session: Session, *, conversation_id: uuid.UUID) -> Job
     return session.scalar(select(Job).where(Job.conversation_id == conversation_id))
 
 
-def claim_next(session: Session, *, worker_id: str) -> Job | None:
-    """Atomically take the oldest queued job; concurrent workers never get the same one."""
-    for _ in range(5):
-        candidate = session.scalar(
-            select(Job.id).where(Job.status == "queued").order_by(Job.created_at).limit(1)
-        )
-        if candidate is None:
-            return None
-        now = utcnow()
-        # Compare-and-set on status: only one worker's UPDATE matches a queued row.
-        result = session.execute(
-            update(Job)
-            .where(Job.id == candidate, Job.status == "queued")
-            .values(
-                status="transcribing",
-                worker_id=worker_id,
-                attempts=Job.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                progress=0.0,
-                error=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            session.flush()
-            job = session.get(Job, candidate, populate_existing=True)
-            return job
-    return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def orphaned_by_dead_local_process(worker_id: str | None) -> bool:
-    """True when the worker that claimed a job ran on this host in a process that no longer exists."""
-    if not worker_id:
-        return True
-    host, _, rest = worker_id.partition(":")
-    pid = rest.partition(":")[0]
-    return (
-        host == socket.gethostname()
-        and pid.isdigit()
-        and int(pid) != os.getpid()
-        and not _pid_alive(int(pid))
+def oldest_queued_id(session: Session) -> uuid.UUID | None:
+    """The id of the job that has waited longest, if any."""
+    return session.scalar(
+        select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at).limit(1)
     )
 
 
-def recover_orphans(session: Session, *, stale_after: timedelta) -> list[Job]:
-    """Put running jobs whose worker died back in the queue, or fail them once out of attempts."""
-    now = utcnow()
-    running = session.scalars(select(Job).where(Job.status.in_(RUNNING)))
-    recovered = []
-    for job in running:
-        stale = job.heartbeat_at is None or now - job.heartbeat_at > stale_after
-        if not (stale or orphaned_by_dead_local_process(job.worker_id)):
-            continue
-        if job.attempts >= job.max_attempts:
-            job.status = "failed"
-            job.error = f"worker stopped while processing, {job.attempts} attempts used"
-            job.finished_at = now
-        else:
-            job.status = "queued"
-            job.progress = 0.0
-        job.worker_id = None
-        recovered.append(job)
-    session.flush()
-    return recovered
+def running(session: Session) -> Sequence[Job]:
+    """Jobs some worker claimed and has not finished (alive or not)."""
+    return session.scalars(select(Job).where(Job.status.in_(RUNNING)).order_by(Job.created_at)).all()
 
 
-def heartbeat(session: Session, *, job_id: uuid.UUID, status: str, progress: float) -> None:
-    """Record progress; also proves the worker is alive."""
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(status=status, progress=round(progress, 4), heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+def unsent_callbacks(session: Session) -> Sequence[uuid.UUID]:
+    """Finished jobs whose callback was never attempted (the process stopped between the two)."""
+    return session.scalars(
+        select(Job.id).where(
+            Job.status.in_(TERMINAL), Job.callback_url.is_not(None), Job.callback_status.is_(None)
+        )
+    ).all()
+
+
+def conversation_for_update(session: Session, *, conversation_id: uuid.UUID) -> Conversation | None:
+    """A conversation, reloaded and locked until the transaction ends (PostgreSQL; SQLite locks on write)."""
+    return session.get(Conversation, conversation_id, with_for_update=True, populate_existing=True)
+
+
+def job_for_update(session: Session, *, job_id: uuid.UUID) -> Job | None:
+    """A job, reloaded and locked until the transaction ends."""
+    return session.get(Job, job_id, with_for_update=True, populate_existing=True)

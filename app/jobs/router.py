@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
-from app.auth.dependencies import IngestKey, ListenerKey
+from app.auth.dependencies import Caller
 from app.deps import AppSettings, DbSession
 from app.errors import error_responses
 from app.jobs import service
@@ -27,7 +27,7 @@ def _job_read(job: object) -> JobRead:
     status_code=status.HTTP_202_ACCEPTED,
     responses={
         200: {"model": AudioAccepted, "description": "already posted"},
-        **error_responses(401, 403, 409, 413, 415, 422),
+        **error_responses(400, 401, 403, 409, 413, 415, 422),
     },
 )
 def create_audio_conversation(
@@ -35,7 +35,7 @@ def create_audio_conversation(
     meta: Annotated[AudioConversationCreate, Form()],
     session: DbSession,
     settings: AppSettings,
-    _key: IngestKey,
+    _key: Caller,
     response: Response,
 ) -> AudioAccepted:
     """Upload a call recording with its metadata; it is transcribed and audited by a worker. Follow `job_url`."""
@@ -55,7 +55,7 @@ def create_audio_conversation(
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobRead, responses=error_responses(401, 403, 404, 422))
-def get_job(job_id: uuid.UUID, session: DbSession, _key: IngestKey) -> JobRead:
+def get_job(job_id: uuid.UUID, session: DbSession, _key: Caller) -> JobRead:
     """State of a transcription job: queued → transcribing (progress) → auditing → done | failed (with the reason)."""
     return _job_read(service.get_job(session, job_id=job_id))
 
@@ -65,7 +65,7 @@ def get_job(job_id: uuid.UUID, session: DbSession, _key: IngestKey) -> JobRead:
     response_class=FileResponse,
     responses={200: {"content": {"audio/*": {}}}, **error_responses(401, 403, 404)},
 )
-def get_conversation_audio(conversation_id: uuid.UUID, session: DbSession, _key: ListenerKey) -> FileResponse:
+def get_conversation_audio(conversation_id: uuid.UUID, session: DbSession, _key: Caller) -> FileResponse:
     """Stream the stored recording (supports HTTP range requests for seeking to a finding)."""
     path, content_type = service.audio_file(session, conversation_id=conversation_id)
     return FileResponse(path, media_type=content_type, filename=path.name)

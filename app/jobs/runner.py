@@ -15,8 +15,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.base import utcnow
 from app.db.session import session_scope
-from app.jobs import repository, service
+from app.jobs import lifecycle, service
+from app.jobs.enums import JobStatus
 from app.runtime import AuditRuntime
 from pipelines.asr import TranscribeOptions, Transcriber
 
@@ -46,7 +48,10 @@ class JobRunner:
         self._pool = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="audit-job")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._recovery: threading.Thread | None = None
         self._load_lock = threading.Lock()
+        # Conversations left `received` before this process started are nobody's in-flight request.
+        self._started_at = utcnow()
 
     def transcriber(self) -> Transcriber:
         """The process's Whisper transcriber (loaded on first use)."""
@@ -56,14 +61,18 @@ class JobRunner:
             return _whisper(s.whisper_model_dir, s.whisper_compute_type, s.whisper_threads)
 
     def recover(self) -> int:
-        """Requeue jobs whose worker died (on start-up and periodically)."""
-        with session_scope(self.factory) as s:
-            jobs = repository.recover_orphans(
-                s, stale_after=timedelta(seconds=self.settings.job_stale_seconds)
-            )
-            for job in jobs:
-                log.warning("recovered job %s -> %s", job.id, job.status)
-            return len(jobs)
+        """Requeue (or fail) jobs whose worker died and send callbacks left unsent; returns the jobs recovered."""
+        return len(lifecycle.recover(self.factory, settings=self.settings))
+
+    def recover_received(self, *, at_start: bool) -> int:
+        """Audit conversations left `received`: at start-up all older than this process, later the stale ones."""
+        if at_start:
+            before = self._started_at
+        else:
+            before = utcnow() - timedelta(seconds=self.settings.job_stale_seconds)
+        return lifecycle.recover_received(
+            self.factory, runtime=self.runtime, updated_before=before, should_stop=self._stop.is_set
+        )
 
     def purge_audio(self) -> int:
         """Apply the audio retention policy."""
@@ -72,10 +81,10 @@ class JobRunner:
 
     def _claim(self) -> uuid.UUID | None:
         with session_scope(self.factory) as s:
-            job = repository.claim_next(s, worker_id=self.worker_id)
+            job = lifecycle.claim(s, worker_id=self.worker_id)
             return job.id if job else None
 
-    def run_job(self, job_id: uuid.UUID) -> str:
+    def run_job(self, job_id: uuid.UUID) -> JobStatus:
         """Process one claimed job to its next state."""
         try:
             return service.process_job(
@@ -83,39 +92,62 @@ class JobRunner:
             )
         except Exception as exc:  # e.g. the model cannot load: the job must not stay 'transcribing'
             log.exception("job %s crashed", job_id)
-            return service.finish_job(
-                self.factory, self.runtime, job_id, error=f"worker error: {exc}", retry=True
+            return lifecycle.fail_job(
+                self.factory, settings=self.settings, job_id=job_id, error=f"worker error: {exc}", retry=True
             )
 
-    def run_pending(self) -> list[str]:
-        """Run queued jobs in this thread until none is left (CLI `audit worker --once`, tests)."""
+    def run_pending(self) -> list[JobStatus]:
+        """Recover, then run queued jobs in this thread until none is left (CLI `audit worker --once`, tests)."""
         self.recover()
+        self.recover_received(at_start=True)
         outcomes = []
         while (job_id := self._claim()) is not None:
             outcomes.append(self.run_job(job_id))
         return outcomes
 
     def start(self) -> None:
-        """Start polling in the background."""
-        self.recover()
+        """Start polling for jobs, and the start-up recovery, in the background (start-up is not held up)."""
+        self.start_recovery()
         self._thread = threading.Thread(target=self._loop, name="audit-job-poller", daemon=True)
         self._thread.start()
+
+    def start_recovery(self) -> None:
+        """Audit, in a background thread, the conversations a killed process left `received`."""
+
+        def run() -> None:
+            try:
+                self.recover_received(at_start=True)
+            except Exception:  # the periodic sweep of a worker, or a re-post, tries again
+                log.exception("start-up audit of conversations left received failed")
+
+        self._recovery = threading.Thread(target=run, name="audit-recovery", daemon=True)
+        self._recovery.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop claiming; running jobs finish (a killed process leaves them for recovery)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in (self._thread, self._recovery):
+            if thread is not None:
+                thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     def _loop(self) -> None:
-        last_purge = 0.0
+        try:
+            self.recover()
+            self.purge_audio()
+        except Exception:  # the periodic sweep tries again
+            log.exception("start-up recovery of jobs failed")
+        last_purge = last_sweep = time.monotonic()
         while not self._stop.is_set():
             try:
                 if time.monotonic() - last_purge > _PURGE_EVERY_S:
                     last_purge = time.monotonic()
                     self.purge_audio()
+                # Workers elsewhere may die too: their jobs (and audits) are stale after job_stale_seconds.
+                if time.monotonic() - last_sweep > self.settings.job_stale_seconds:
+                    last_sweep = time.monotonic()
                     self.recover()
+                    self.recover_received(at_start=False)
                 if not self._slots.acquire(timeout=self.settings.job_poll_seconds):
                     continue
                 job_id = self._claim()

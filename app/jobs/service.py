@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -12,25 +11,28 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.conversations import repository as conversations
-from app.conversations.service import analyse, store_masked_utterances
+from app.conversations.audit import audit_transcript, record_transcript
+from app.conversations.enums import ConversationStatus
 from app.db import Conversation, Job
 from app.db.base import utcnow
 from app.db.session import session_scope
 from app.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from app.jobs import repository
+from app.jobs import lifecycle, repository
+from app.jobs.enums import TERMINAL, JobStatus
 from app.jobs.schemas import AudioConversationCreate
 from app.runtime import AuditRuntime
 from app.settings import Settings
-from pipelines import types as pt
+from app.webhooks import outbound_allowlist, validate_callback_url
 from pipelines.asr import AudioDecodeError, LayoutError, Transcriber, check_layout, probe_audio
 
 log = logging.getLogger(__name__)
+
+
 _CHUNK = 1 << 20
 
 
@@ -61,14 +63,13 @@ def accept_upload(
     filename: str,
     content_type: str | None,
 ) -> tuple[Conversation, Job, bool]:
-    """Validate and store a recording and queue its job; a re-post of the same external_id is answered as is."""
-    existing = conversations.get_by_external_id(session, external_id=meta.external_id)
-    if existing is not None:
-        job = repository.get_for_conversation(session, conversation_id=existing.id)
-        if job is None:
-            raise Conflict(f"external_id {meta.external_id!r} was already used for a transcript")
-        return existing, job, False
+    """Validate and store a recording and queue its job.
 
+    A re-post of the same external_id is answered with the existing job if the file is the same, 409 if not.
+    """
+    validate_callback_url(
+        str(meta.callback_url) if meta.callback_url else None, allowlist=outbound_allowlist(settings)
+    )
     assert settings.audio_dir is not None
     settings.audio_dir.mkdir(parents=True, exist_ok=True)
     conv_id = uuid.uuid4()
@@ -76,6 +77,10 @@ def accept_upload(
     target = settings.audio_dir / f"{conv_id}{suffix}"
     try:
         size, sha = _save_upload(stream, target, limit=settings.max_audio_bytes)
+        existing = conversations.get_by_external_id(session, external_id=meta.external_id)
+        if existing is not None:
+            target.unlink(missing_ok=True)
+            return (*_existing_upload(session, existing, sha), False)
         if size == 0:
             raise AudioRejected("the uploaded file is empty")
         try:
@@ -103,7 +108,7 @@ def accept_upload(
         agent_id=meta.agent_id,
         customer_id=meta.customer_id,
         started_at=meta.started_at,
-        status="pending_transcription",
+        status=ConversationStatus.PENDING_TRANSCRIPTION,
         audio_path=str(target),
         audio_content_type=content_type or "application/octet-stream",
         audio_duration_s=info.duration_s,
@@ -122,11 +127,26 @@ def accept_upload(
     except IntegrityError:
         target.unlink(missing_ok=True)
         winner = conversations.get_by_external_id(session, external_id=meta.external_id)
-        winner_job = repository.get_for_conversation(session, conversation_id=winner.id) if winner else None
-        if winner is None or winner_job is None:
+        if winner is None:
             raise
-        return winner, winner_job, False
+        return (*_existing_upload(session, winner, sha), False)
     return conv, job, True
+
+
+def _existing_upload(session: Session, conv: Conversation, sha: str) -> tuple[Conversation, Job]:
+    """The conversation and job already stored under this external_id, if it is the same recording."""
+    job = repository.get_for_conversation(session, conversation_id=conv.id)
+    if job is None:
+        raise Conflict(
+            f"external_id {conv.external_id!r} was already used for a transcript",
+            details={"id": str(conv.id)},
+        )
+    if conv.payload_sha256 != sha:
+        raise Conflict(
+            f"external_id {conv.external_id!r} was already posted with a different recording",
+            details={"id": str(conv.id)},
+        )
+    return conv, job
 
 
 def get_job(session: Session, *, job_id: uuid.UUID) -> Job:
@@ -163,121 +183,56 @@ class _Progress:
             return
         self._last = now
         with session_scope(self.factory) as s:
-            repository.heartbeat(s, job_id=self.job_id, status="transcribing", progress=min(fraction, 0.99))
+            lifecycle.heartbeat(
+                s, job_id=self.job_id, status=JobStatus.TRANSCRIBING, progress=min(fraction, 0.99)
+            )
 
 
 def process_job(
     factory: sessionmaker[Session], *, runtime: AuditRuntime, transcriber: Transcriber, job_id: uuid.UUID
-) -> str:
-    """Transcribe, then audit; returns the final status. Failures are stored on the job, never raised."""
-    with session_scope(factory) as s:
+) -> JobStatus:
+    """Transcribe, then audit; returns the job's new status. Failures are stored on the job, never raised."""
+    settings = runtime.settings
+    with session_scope(factory, read_only=True) as s:
         job = get_job(s, job_id=job_id)
         conv = conversations.get(s, conversation_id=job.conversation_id)
         if conv is None or conv.audio_path is None:
             raise NotFound(f"job {job_id} has no recording to transcribe")
         options = json.loads(job.options or "{}")
-        audio_path = Path(conv.audio_path)
+        audio_path, channel = Path(conv.audio_path), conv.channel
     try:
         transcript = transcriber.transcribe(
             audio_path, layout=options.get("channel_layout", "mono"), progress=_Progress(factory, job_id)
         )
     except (AudioDecodeError, LayoutError) as exc:
-        return finish_job(factory, runtime, job_id, error=f"audio could not be decoded: {exc}", retry=False)
+        error = f"audio could not be decoded: {exc}"
+        return lifecycle.fail_job(factory, settings=settings, job_id=job_id, error=error, retry=False)
     except Exception as exc:
         log.exception("transcription failed for job %s", job_id)
-        return finish_job(
-            factory, runtime, job_id, error=f"transcription failed: {type(exc).__name__}: {exc}", retry=True
+        error = f"transcription failed: {type(exc).__name__}: {exc}"
+        return lifecycle.fail_job(factory, settings=settings, job_id=job_id, error=error, retry=True)
+    if not transcript.utterances:
+        # Noise, silence or a cut recording: nothing to audit, and a score of 100 would claim a perfect call.
+        return lifecycle.fail_job(
+            factory, settings=settings, job_id=job_id, error=lifecycle.NO_SPEECH, retry=False
         )
 
     with session_scope(factory) as s:
-        repository.heartbeat(s, job_id=job_id, status="auditing", progress=1.0)
-    with session_scope(factory) as s:
-        conv = conversations.get(s, conversation_id=job.conversation_id)
-        assert conv is not None
-        utts = tuple(transcript.utterances)
-        pii = store_masked_utterances(s, runtime=runtime, conv=conv, utterances=utts)
-        conv.audio_duration_s = transcript.duration_s
-        analyse(s, runtime=runtime, conv=conv, pii_findings=pii)
-        failed = conv.status == "failed"
-        error = conv.analysis_error
-    if failed:
-        return finish_job(factory, runtime, job_id, error=f"audit failed: {error}", retry=False)
-    return finish_job(factory, runtime, job_id, error=None, retry=False)
-
-
-def finish_job(
-    factory: sessionmaker[Session],
-    runtime: AuditRuntime,
-    job_id: uuid.UUID,
-    *,
-    error: str | None,
-    retry: bool,
-) -> str:
-    """Move a job to done, back to queued (retry left) or failed; then send its callback."""
+        lifecycle.heartbeat(s, job_id=job_id, status=JobStatus.AUDITING, progress=1.0)
+    # Audited outside any transaction (SQLite's write lock is not held while the model runs); then the
+    # transcript, its audit and the job's end commit together: a crash before that leaves the job to retry.
+    audit = audit_transcript(runtime, channel=channel, utterances=tuple(transcript.utterances))
     with session_scope(factory) as s:
         job = get_job(s, job_id=job_id)
+        if job.status in TERMINAL:  # ended meanwhile (recovery took this worker for dead): that ending stands
+            return job.status
         conv = conversations.get(s, conversation_id=job.conversation_id)
         assert conv is not None
-        if error is None:
-            job.status, job.error = "done", None
-        elif retry and job.attempts < job.max_attempts:
-            job.status, job.error = "queued", error
-        else:
-            job.status, job.error = "failed", error
-            conv.status, conv.analysis_error = "failed", error
-        if job.status == "done":
-            job.progress = 1.0
-        else:
-            job.worker_id = None  # free for another worker (queued) or nobody's (failed)
-        if job.status in ("done", "failed"):
-            job.finished_at = utcnow()
-        status = job.status
-        payload = _callback_payload(job, conv) if job.callback_url and status in ("done", "failed") else None
-        url = job.callback_url
-    if payload is not None and url:
-        outcome = send_callback(
-            url,
-            payload,
-            secret=runtime.settings.callback_secret,
-            timeout=runtime.settings.callback_timeout_seconds,
-        )
-        with session_scope(factory) as s:
-            get_job(s, job_id=job_id).callback_status = outcome
+        record_transcript(s, conv=conv, audit=audit)
+        conv.audio_duration_s = transcript.duration_s
+        status = lifecycle.complete(job, conv)
+    lifecycle.deliver_callback(factory, settings=settings, job_id=job_id)
     return status
-
-
-def _callback_payload(job: Job, conv: Conversation) -> bytes:
-    body = {
-        "job_id": str(job.id),
-        "conversation_id": str(conv.id),
-        "external_id": conv.external_id,
-        "status": job.status,
-        "error": job.error,
-        "flagged": conv.flagged,
-        "severity": pt.Severity(conv.severity).label,
-        "score": conv.score,
-    }
-    return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
-
-
-def sign(body: bytes, *, secret: str, timestamp: str) -> str:
-    """HMAC-SHA256 over `timestamp.body`, hex; receivers recompute it with the shared secret."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def send_callback(url: str, body: bytes, *, secret: str, timeout: float) -> str:
-    """POST the signed result; the outcome is recorded, a failing receiver never fails the job."""
-    ts = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Audit-Timestamp": ts,
-        "X-Audit-Signature": f"sha256={sign(body, secret=secret, timestamp=ts)}",
-    }
-    try:
-        resp = httpx.post(url, content=body, headers=headers, timeout=timeout)
-    except httpx.HTTPError as exc:
-        return f"error: {type(exc).__name__}"
-    return f"http {resp.status_code}"
 
 
 def purge_expired_audio(session: Session, *, settings: Settings) -> int:
@@ -295,7 +250,7 @@ def purge_expired_audio(session: Session, *, settings: Settings) -> int:
     count = 0
     for conv in rows:
         job = repository.get_for_conversation(session, conversation_id=conv.id)
-        if job is not None and job.status not in ("done", "failed"):
+        if job is not None and job.status not in TERMINAL:
             continue  # still needed for transcription
         Path(conv.audio_path or "").unlink(missing_ok=True)
         conv.audio_deleted_at = utcnow()

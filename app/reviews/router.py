@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter
 
-from app.auth.dependencies import SearchKey, SupervisorKey
+from app.auth.dependencies import Caller
 from app.conversations.service import get_conversation
 from app.db import Conversation
 from app.deps import DbSession
@@ -26,10 +26,12 @@ def _state(conv: Conversation) -> ReviewState:
 
 
 @router.post(
-    "/{conversation_id}/review", response_model=ReviewState, responses=error_responses(401, 403, 404, 422)
+    "/{conversation_id}/review",
+    response_model=ReviewState,
+    responses=error_responses(400, 401, 403, 404, 422),
 )
 def review_conversation(
-    conversation_id: uuid.UUID, payload: ReviewCreate, session: DbSession, key: SupervisorKey
+    conversation_id: uuid.UUID, payload: ReviewCreate, session: DbSession, key: Caller
 ) -> ReviewState:
     """Mark a conversation `reviewed` or `dismissed` with a note; the history is kept."""
     conv = service.review_conversation(
@@ -39,9 +41,9 @@ def review_conversation(
 
 
 @router.get(
-    "/{conversation_id}/reviews", response_model=ReviewState, responses=error_responses(401, 403, 404)
+    "/{conversation_id}/reviews", response_model=ReviewState, responses=error_responses(401, 403, 404, 422)
 )
-def list_reviews(conversation_id: uuid.UUID, session: DbSession, _key: SearchKey) -> ReviewState:
+def list_reviews(conversation_id: uuid.UUID, session: DbSession, _key: Caller) -> ReviewState:
     """The review history of one conversation."""
     conv = get_conversation(session, conversation_id=conversation_id)
     return _state(conv)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.conversations.service import get_conversation
 from app.db import Conversation, Review
+from app.privacy import mask_optional
 
 
 def review_conversation(
@@ -15,7 +16,8 @@ def review_conversation(
 ) -> Conversation:
     """Record a supervisor's decision (a later decision supersedes, the history keeps both)."""
     conv = get_conversation(session, conversation_id=conversation_id)
-    conv.reviews.append(Review(status=status, note=note, reviewer=reviewer))
+    # A note is typed by a person and may quote the customer's number: stored masked, like transcripts.
+    conv.reviews.append(Review(status=status, note=mask_optional(note), reviewer=reviewer))
     conv.review_status = status
     session.flush()
     return conv

@@ -27,7 +27,11 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         database_url=database_url,
         model_dir=REPO_ROOT / "var" / "models",
         start_worker=False,
-        **overrides,  # type: ignore[arg-type]
+        **{
+            "callback_secret": "test-callback-secret-0123456789",
+            "outbound_allowlist": "127.0.0.1",  # the tests' callback receivers listen on loopback
+            **overrides,
+        },  # type: ignore[arg-type]
     )
 
 

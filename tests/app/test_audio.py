@@ -221,7 +221,7 @@ class TestJobLifecycle:
         payload = json.loads(body)
         assert (payload["job_id"], payload["status"]) == (accepted["job_id"], "done")
         job = client.get(accepted["job_url"], headers=auth["ingest"]).json()
-        assert job["callback_status"] == "http 204"
+        assert job["callback_status"] == "delivered"  # coarse on purpose: no port-scan oracle
 
     def test_retention_deletes_audio_keeps_transcript(
         self,
@@ -275,6 +275,11 @@ class TestBadUploads:
             ("mono", {"channel_layout": "quad"}, 422, "validation_error"),
             ("mono", {"started_at": "now"}, 422, "validation_error"),
             ("mono", {"callback_url": "ftp://x"}, 422, "validation_error"),
+            ("mono", {"callback_url": "http://169.254.169.254/latest"}, 422, "unsafe_callback_url"),
+            ("mono", {"callback_url": "http://10.0.0.1/hook"}, 422, "unsafe_callback_url"),
+            ("mono", {"callback_url": "http://[::1]:8080/hook"}, 422, "unsafe_callback_url"),
+            ("mono", {"callback_url": "http://167772161/hook"}, 422, "unsafe_callback_url"),  # 10.0.0.1
+            ("mono", {"callback_url": "http://user:pass@example.com/hook"}, 422, "unsafe_callback_url"),
         ]
         settings = client.app.state.settings  # type: ignore[attr-defined]
         before = set(Path(settings.audio_dir).glob("*"))
@@ -297,3 +302,47 @@ class TestBadUploads:
         # Nothing half-written: no conversation, no job, no stored file.
         assert client.get("/v1/conversations", headers=auth["auditor"]).json()["total"] == 0
         assert set(Path(settings.audio_dir).glob("*")) == before
+
+
+class TestRepost:
+    def test_same_file_same_job_other_file_conflict(
+        self, client: TestClient, auth: dict[str, dict[str, str]], stereo_call: Path, tmp_path: Path
+    ) -> None:
+        settings = client.app.state.settings  # type: ignore[attr-defined]
+        before = set(Path(settings.audio_dir).glob("*"))
+        first = _upload(client, auth, stereo_call, external_id="rec-repost")
+        assert first.status_code == 202
+        again = _upload(client, auth, stereo_call, external_id="rec-repost")
+        assert again.status_code == 200
+        assert again.json()["job_id"] == first.json()["job_id"]
+
+        other = tmp_path / "other.wav"
+        audio, sr = sf.read(stereo_call, dtype="float32")
+        sf.write(other, audio[: len(audio) // 2], sr)
+        conflict = _upload(client, auth, other, external_id="rec-repost")
+        assert conflict.status_code == 409
+        assert conflict.json()["error"]["code"] == "conflict"
+        assert conflict.json()["error"]["details"] == {"id": first.json()["conversation_id"]}
+        # Nothing of the refused upload is kept; the first job is still the only one.
+        added = set(Path(settings.audio_dir).glob("*")) - before
+        assert [p.stem for p in added] == [first.json()["conversation_id"]]
+        assert client.get("/v1/conversations", headers=auth["auditor"]).json()["total"] == 1
+
+
+class TestNoSpeech:
+    def test_noise_fails_with_no_speech(
+        self, client: TestClient, auth: dict[str, dict[str, str]], tmp_path: Path
+    ) -> None:
+        noise = tmp_path / "noise.wav"
+        rng = np.random.default_rng(7)
+        sf.write(noise, (rng.standard_normal(16000 * 6) * 0.3).astype(np.float32), 16000)
+        accepted = _upload(client, auth, noise, external_id="rec-noise", channel_layout="mono").json()
+
+        assert _run_jobs(client) == ["failed"]
+
+        job = client.get(accepted["job_url"], headers=auth["ingest"]).json()
+        assert (job["status"], job["attempts"]) == ("failed", 1)
+        assert job["error"].startswith("no_speech")
+        conv = client.get(f"/v1/conversations/{accepted['conversation_id']}", headers=auth["auditor"]).json()
+        assert (conv["status"], conv["analysis_error"], conv["score"]) == ("failed", job["error"], None)
+        assert conv["utterances"] == []

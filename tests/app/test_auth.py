@@ -63,9 +63,26 @@ class TestRoles:
 
 
 class TestHealth:
-    def test_reports_versions(self, client: TestClient) -> None:
-        body = client.get("/v1/health").json()
+    def test_public_health_says_only_ok(self, client: TestClient) -> None:
+        resp = client.get("/v1/health")
+        assert (resp.status_code, resp.json()) == (200, {"status": "ok"})
+
+    def test_admin_health_reports_versions(self, client: TestClient, auth: dict[str, dict[str, str]]) -> None:
+        resp = client.get("/v1/admin/health", headers=auth["admin"])
+        assert resp.status_code == 200
+        body = resp.json()
+        assert set(body) == {"status", "database", "lexicon_version", "models"}
         assert body["status"] == "ok"
         assert body["database"] in {"sqlite", "postgresql"}
         assert len(body["lexicon_version"]) == 12
         assert body["models"]["emotion"].startswith("e5s-emotion-")
+        assert body["models"]["whisper"] == "whisper-base"  # a name, never a path on disk
+        assert "/" not in str(body)
+
+    @pytest.mark.parametrize("role", ["ingest", "supervisor", "auditor"])
+    def test_admin_health_is_for_admins(
+        self, client: TestClient, auth: dict[str, dict[str, str]], role: str
+    ) -> None:
+        assert client.get("/v1/admin/health").status_code == 401
+        resp = client.get("/v1/admin/health", headers=auth[role])
+        assert (resp.status_code, resp.json()["error"]["code"]) == (403, "forbidden")

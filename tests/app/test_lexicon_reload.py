@@ -58,7 +58,7 @@ class TestReload:
         client, headers = admin_client
         before = _post(client, headers, "r-1")
         assert _terms(before) == []
-        old_version = client.get("/v1/health").json()["lexicon_version"]
+        old_version = client.get("/v1/admin/health", headers=headers).json()["lexicon_version"]
 
         path = lexicon_dir / "sensitive" / "service_forbidden.yaml"
         path.write_text(
@@ -68,7 +68,7 @@ class TestReload:
         assert resp.status_code == 200
         new_version = resp.json()["lexicon_version"]
         assert new_version != old_version
-        assert client.get("/v1/health").json()["lexicon_version"] == new_version
+        assert client.get("/v1/admin/health", headers=headers).json()["lexicon_version"] == new_version
 
         after = _post(client, headers, "r-2")
         assert _terms(after) == ["你瞅啥"]
@@ -84,12 +84,12 @@ class TestReload:
         self, admin_client: tuple[TestClient, dict[str, str]], lexicon_dir: Path
     ) -> None:
         client, headers = admin_client
-        version = client.get("/v1/health").json()["lexicon_version"]
+        version = client.get("/v1/admin/health", headers=headers).json()["lexicon_version"]
         (lexicon_dir / "sensitive" / "abuse.yaml").write_text(
             "category: 辱骂\nterms: [unclosed\n", encoding="utf-8"
         )
         resp = client.post("/v1/admin/lexicons/reload", headers=headers)
         assert resp.status_code == 422
         assert resp.json()["error"]["code"] == "invalid_lexicon"
-        assert client.get("/v1/health").json()["lexicon_version"] == version
+        assert client.get("/v1/admin/health", headers=headers).json()["lexicon_version"] == version
         assert _terms(_post(client, headers, "r-3")) == []

@@ -84,11 +84,18 @@ class TestFilters:
         assert q("keyword=退款") == ["important-old"]
         assert q("q=差评然后") == ["important-old"]
         assert q("q=100%25") == []
-        assert q("score_max=-1") == []
         assert q("score_min=0") == ["clean-1", "clean-2", "important-new", "important-old", "major-old"]
 
     def test_invalid_filter_values(self, client: TestClient, auth: dict[str, dict[str, str]]) -> None:
-        for query in ("severity_min=huge", "channel=fax", "since=yesterday", "limit=0", "min_confidence=2"):
+        for query in (
+            "severity_min=huge",
+            "channel=fax",
+            "since=yesterday",
+            "limit=0",
+            "min_confidence=2",
+            "score_max=-1",
+            "speaker=customer",
+        ):
             resp = client.get(f"/v1/conversations?{query}", headers=auth["auditor"])
             assert resp.status_code == 422, query
             assert resp.json()["error"]["code"] == "validation_error"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +15,7 @@ from pipelines.pii import MaskedText, PiiMasker, PiiSpan, id_check_digit, luhn_v
 from pipelines.types import Finding, Severity
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "../shared/data"
+CORPUS = Path(__file__).with_name("data") / "pii_corpus.jsonl"
 # GB 11643-1999's own worked example; check digit X.
 VALID_ID = "11010519491231002X"
 VALID_CARD_19 = "6222021234567890128"  # Luhn-valid
@@ -20,6 +25,11 @@ VALID_CARD_16 = "4111111111111111"  # the classic Luhn-valid test number
 @pytest.fixture(scope="module")
 def masker() -> PiiMasker:
     return PiiMasker()
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
 
 
 class TestChecksums:
@@ -116,3 +126,134 @@ class TestFindings:
 
     def test_no_findings_for_clean_text(self, masker: PiiMasker) -> None:
         assert pii_findings(0, masker.mask("好的，谢谢")) == []
+
+
+class TestSpokenAndSplitForms:
+    """The forms speech recognisers and people write numbers in (issue 9)."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("138，1234，5678", "138****5678"),
+            ("138、1234、5678", "138****5678"),
+            ("138.1234.5678", "138****5678"),
+            ("138 - 1234 - 5678", "138****5678"),
+            ("一三八，一二三四，五六七八", "138****5678"),
+            ("wx13812345678", "wx138****5678"),
+            ("0086-138-1234-5678", "138****5678"),
+            ("1 3 8 1 2 3 4 5 6 7 8", "138****5678"),
+            ("身份证110105，19491231，002X", "身份证110***********002X"),
+            ("卡号6222，0212，3456，7890，128", "卡号6222***********0128"),
+        ],
+    )
+    def test_masked(self, masker: PiiMasker, text: str, expected: str) -> None:
+        assert masker.mask(text).text == expected
+
+    @pytest.mark.parametrize(
+        "text",
+        ["1、2、3、4、5、6、7、8、9、10、11", "2018.01.15 12.50元", "已经等了3，4天了", "1,299.00元"],
+    )
+    def test_punctuation_does_not_join_short_groups(self, masker: PiiMasker, text: str) -> None:
+        assert masker.mask(text) == MaskedText(text, ())
+
+
+class TestAccountIds:
+    """WeChat and QQ ids are masked only right after a cue word."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected", "kind"),
+        [
+            ("微信号：zhang_san88", "微信号：z***8", "wechat"),
+            ("加我vx zhangsan123", "加我vx z***3", "wechat"),
+            ("微信ID: Tom_Cat_007", "微信ID: T***7", "wechat"),
+            ("QQ 123456789", "QQ 12*****89", "qq"),
+            ("扣扣幺二三四五六七八九", "扣扣12*****89", "qq"),
+            ("我的qq是5566778谢谢", "我的qq是5*****8谢谢", "qq"),
+        ],
+    )
+    def test_masked_after_cue(self, masker: PiiMasker, text: str, expected: str, kind: str) -> None:
+        masked = masker.mask(text)
+        assert masked.text == expected
+        assert [span.kind for span in masked.spans] == [kind]
+        assert masker.mask(masked.text) == MaskedText(masked.text, ())
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "微信支付了12000元",
+            "QQ群123456",
+            "关注微信公众号jdxintonglu",
+            "微信：ok好的",
+            "zhangsan88",
+            "123456789",
+        ],
+    )
+    def test_left_alone_without_cue_or_id(self, masker: PiiMasker, text: str) -> None:
+        assert masker.mask(text) == MaskedText(text, ())
+
+
+class TestCorpus:
+    """tests/pipelines/data/pii_corpus.jsonl (regenerate with make_pii_corpus.py in the same folder)."""
+
+    def test_every_value_masked_and_gone(self, masker: PiiMasker, cases: list[dict[str, Any]]) -> None:
+        expected: Counter[str] = Counter()
+        masked: Counter[str] = Counter()
+        leaked: list[str] = []
+        for case in cases:
+            result = masker.mask(case["text"])
+            digits = re.sub(r"\D", "", result.text)
+            expected.update(value["kind"] for value in case["pii"])
+            masked.update(span.kind for span in result.spans)
+            leaked += [
+                f"{case['form']}: {case['text']} -> {result.text}"
+                for value in case["pii"]
+                if value["raw"] in result.text or (value["value"].isdigit() and value["value"] in digits)
+            ]
+        assert len(cases) == 274
+        assert expected == {"mobile": 84, "landline": 30, "id_card": 38, "bank_card": 34, "email": 34,
+                            "wechat": 22, "qq": 26}  # fmt: skip
+        assert masked == expected
+        assert leaked == []
+
+    def test_each_case_gets_exactly_its_kinds(self, masker: PiiMasker, cases: list[dict[str, Any]]) -> None:
+        wrong = [
+            case["text"]
+            for case in cases
+            if sorted(span.kind for span in masker.mask(case["text"]).spans)
+            != sorted(value["kind"] for value in case["pii"])
+        ]
+        assert wrong == []
+        assert sum(1 for case in cases if not case["pii"]) == 30  # ordinary numbers, left alone
+
+    def test_idempotent_on_corpus(self, masker: PiiMasker, cases: list[dict[str, Any]]) -> None:
+        once = [masker.mask(case["text"]).text for case in cases]
+        assert [text for text in once if masker.mask(text).text != text] == []
+
+
+class TestLinearCost:
+    """Hostile inputs cost about what ordinary text does (issue 9: "1 " * 2500 took 96 s and 630 MB)."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "1 " * 2500,
+            "1" * 5000,
+            "138，" * 1250,
+            "1 - " * 1250,
+            "一三八幺两零" * 833,
+            "a" * 5000,
+            "a@a." * 1250,
+            "微信号qq" * 1000,
+            "13812345678，" * 416,
+        ],
+    )
+    def test_5000_hostile_characters_in_well_under_a_second(self, masker: PiiMasker, text: str) -> None:
+        started = time.perf_counter()
+        masker.mask(text)
+        # About 0.2 s on a busy shared core; the quadratic scan took minutes.
+        assert time.perf_counter() - started < 1.5
+
+    def test_every_phone_in_a_long_run_is_masked(self, masker: PiiMasker) -> None:
+        masked = masker.mask("13812345678，" * 416)
+        assert len(masked.spans) == 416
+        assert masked.text == "138****5678，" * 416

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,34 @@ class TestOverlap:
             ("norm:refusal", -3.0),
         ]
         assert score.total == 92.0
+
+    def test_shadowing_sweep_matches_the_pairwise_rule(self, scorer: Scorer) -> None:
+        # The sweep must shadow exactly the findings that comparing every pair shadowed.
+        rng = random.Random(5)
+        kinds = [("服务禁语", Severity.GENERAL), ("辱骂", Severity.IMPORTANT), ("服务禁语", Severity.MAJOR)]
+        speakers = {0: "agent", 1: "customer", 2: "agent", 3: "agent"}
+        shadowed_any = 0
+        for _ in range(40):
+            findings = []
+            spans: list[tuple[int, int, int, int, float]] = []
+            for pos in range(rng.randint(0, 30)):
+                (category, severity), utt = rng.choice(kinds), rng.randint(1, 3)
+                start = rng.randint(0, 20)
+                end = start + rng.randint(0, 4)
+                finding = Finding(kind="sensitive_word", category=category, severity=severity,
+                                  rule=f"lexicon:{category}", term="x", utterance_index=utt, start=start, end=end)  # fmt: skip
+                findings.append(finding)
+                lines = scorer.rules.scoring.deductions
+                line = next((ln for ln in lines if ln.match.matches(finding, speakers[utt])), None)
+                if line is not None:
+                    spans.append((pos, utt, start, end, line.points))
+            expected = {
+                pos
+                for pos, utt, start, end, points in spans
+                for o_pos, o_utt, o_start, o_end, o_points in spans
+                if o_utt == utt and o_start < end and start < o_end and o_pos != pos
+                and (o_points > points or (o_points == points and o_pos < pos))
+            }  # fmt: skip
+            assert scorer._shadowed(findings, speakers) == expected
+            shadowed_any += len(expected)
+        assert shadowed_any == 175  # the random cases do exercise shadowing

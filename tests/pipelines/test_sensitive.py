@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from pipelines.sensitive import (
+    LexiconEntry,
     LexiconError,
     SensitiveHit,
     SensitiveLexicon,
     SensitiveWordMatcher,
+    _longest_non_overlapping,
     load_sensitive_lexicon,
 )
 from pipelines.types import Finding, Severity, Speaker, Utterance
@@ -197,6 +200,28 @@ class TestLongestMatch:
         )
         assert matcher.find("abcde", speaker="agent") == []
         assert _spans("a bcd e", matcher.find("a bcd e", speaker="agent")) == [("t", "bcd", "bcd")]
+
+    def test_text_full_of_overlapping_hits(self, tmp_path: Path) -> None:
+        body = "category: t\nterms: [甲乙, 乙丙丁, 丙丁戊, 戊己]\n"
+        matcher = SensitiveWordMatcher(load_sensitive_lexicon(_write_lexicon(tmp_path, body)))
+        hits = matcher.find("甲乙丙丁戊己" * 3000, speaker="agent")
+        assert len(hits) == 6000
+        assert [(h.term, h.start % 6) for h in hits[:2]] == [("乙丙丁", 1), ("戊己", 4)]
+
+    def test_longest_non_overlapping_matches_the_pairwise_rule(self) -> None:
+        # The bisecting selection must choose exactly what comparing every pair chose.
+        rng = random.Random(7)
+        entries: tuple[LexiconEntry, ...] = ()
+        for _ in range(50):
+            candidates = []
+            for _ in range(rng.randint(0, 60)):
+                start = rng.randint(0, 80)
+                candidates.append((start, start + rng.randint(1, 6), entries))
+            chosen: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
+            for c in sorted(candidates, key=lambda hit: (hit[0] - hit[1], hit[0])):
+                if all(c[1] <= s or e <= c[0] for s, e, _ in chosen):
+                    chosen.append(c)
+            assert _longest_non_overlapping(candidates) == sorted(chosen, key=lambda hit: hit[0])
 
     def test_curated_agent_phrase(self, matcher: SensitiveWordMatcher) -> None:
         text = "你去投诉吧，随便"

@@ -1,0 +1,258 @@
+"""Auditing stored conversations and recording the outcome: the model runs outside any transaction.
+
+Every audited conversation ends `analysed` with its result or `failed` with the reason; only the database
+itself going away leaves a row `received`, for the start-up recovery or a re-post to audit
+(`audit_if_received`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from app.conversations import repository
+from app.conversations.enums import ConversationStatus
+from app.db import Conversation, Finding, Keyword, Utterance
+from app.db.base import utcnow
+from app.db.session import write_transaction
+from app.runtime import AuditRuntime
+from pipelines import types as pt
+from pipelines.audit import mask_conversation
+
+log = logging.getLogger(__name__)
+
+# An audit's items: (stored conversation, its masked text, PII findings of the masking or None to keep stored ones)
+AuditItem = tuple[Conversation, pt.Conversation, list[pt.Finding] | None]
+
+
+def audit_if_received(
+    session: Session, *, runtime: AuditRuntime, conversation_id: uuid.UUID
+) -> Conversation | None:
+    """Audit a conversation still `received` (stored, never audited); any other is returned as it is.
+
+    Audited outside any transaction; the outcome is recorded only if the row is still `received` under the
+    write lock, so a re-post and the start-up recovery auditing it at once record it once. The PII findings
+    of the first attempt cannot be recovered: the raw text was never stored.
+    """
+    conv = repository.get(session, conversation_id=conversation_id)
+    if conv is None or conv.status != ConversationStatus.RECEIVED:
+        return conv
+    log.warning("auditing conversation %s, left received", conversation_id)
+    items: list[AuditItem] = [(conv, stored_text(conv), None)]
+    (outcome,) = _audit(runtime, items)
+    with write_transaction(session):
+        locked = session.get(Conversation, conversation_id, with_for_update=True, populate_existing=True)
+        if locked is not None and locked.status == ConversationStatus.RECEIVED:
+            _record(session, conv=locked, outcome=outcome, keep_pii=True)
+    return locked
+
+
+@dataclass(frozen=True)
+class TranscriptAudit:
+    """Utterances produced after the conversation row (transcription), masked and audited, not yet stored."""
+
+    masked: pt.Conversation
+    outcome: pt.AuditResult | Exception
+
+
+def audit_transcript(
+    runtime: AuditRuntime, *, channel: str, utterances: tuple[pt.Utterance, ...]
+) -> TranscriptAudit:
+    """Mask and audit a transcript; touches no database, so no transaction is held while the model runs."""
+    raw = pt.Conversation(channel, utterances)  # type: ignore[arg-type]  # a stored channel is a valid one
+    masked, pii = mask_conversation(runtime.pipeline.stages.masker, raw)
+    outcome: pt.AuditResult | Exception
+    try:
+        outcome = runtime.pipeline.run_masked(masked, pii_findings=pii)
+    except Exception as exc:  # recorded on the conversation, never lost
+        log.exception("audit of a transcription failed")
+        outcome = exc
+    return TranscriptAudit(masked=masked, outcome=outcome)
+
+
+def record_transcript(session: Session, *, conv: Conversation, audit: TranscriptAudit) -> None:
+    """Store the masked utterances of `audit_transcript` and its result (or the reason it failed)."""
+    conv.utterances = [
+        Utterance(index=u.index, speaker=u.speaker, text=u.text, start_ms=u.start_ms, end_ms=u.end_ms)
+        for u in audit.masked.utterances
+    ]
+    session.flush()
+    _record(session, conv=conv, outcome=audit.outcome, keep_pii=False)
+
+
+def analyse(
+    session: Session,
+    *,
+    runtime: AuditRuntime,
+    conv: Conversation,
+    pii_findings: list[pt.Finding] | None = None,
+) -> None:
+    """Run the audit over the stored (masked) utterances and store the result, or the reason it failed."""
+    try:
+        result = runtime.pipeline.run_masked(stored_text(conv), pii_findings=pii_findings)
+    except Exception as exc:  # the audit must never lose the stored conversation
+        log.exception("audit failed for conversation %s", conv.id)
+        conv.status = ConversationStatus.FAILED
+        conv.analysis_error = f"{type(exc).__name__}: {exc}"
+        session.flush()
+        return
+    _store_result(session, conv=conv, result=result, keep_pii=pii_findings is None)
+
+
+def _audit(runtime: AuditRuntime, items: list[AuditItem]) -> list[pt.AuditResult | Exception]:
+    """One audit result, or the exception that stopped it, per item; touches no database."""
+    pipeline = runtime.pipeline
+    try:
+        return list(pipeline.run_masked_many([(text, pii) for _, text, pii in items]))
+    except Exception:
+        log.warning("joint audit of %d conversations failed; auditing them one by one", len(items))
+    outcomes: list[pt.AuditResult | Exception] = []
+    for conv, text, pii in items:
+        try:
+            outcomes.append(pipeline.run_masked(text, pii_findings=pii))
+        except Exception as exc:  # recorded on the conversation, never lost
+            log.exception("audit failed for conversation %s", conv.id)
+            outcomes.append(exc)
+    return outcomes
+
+
+def _record(
+    session: Session, *, conv: Conversation, outcome: pt.AuditResult | Exception, keep_pii: bool
+) -> None:
+    """Store one audit's result, or the reason it failed; one conversation's bad result spoils no other."""
+    if isinstance(outcome, Exception):
+        _mark_failed(session, conv=conv, reason=f"{type(outcome).__name__}: {outcome}")
+        return
+    try:
+        with session.begin_nested():
+            _store_result(session, conv=conv, result=outcome, keep_pii=keep_pii)
+    except Exception as exc:
+        # The database itself failing (gone, locked too long) is not this result's fault: let it propagate.
+        if isinstance(exc, OperationalError | InterfaceError):
+            raise
+        log.exception("could not store the audit result of conversation %s", conv.id)
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        _mark_failed(session, conv=conv, reason=f"could not store the audit result: {type(cause).__name__}")
+
+
+def _mark_failed(session: Session, *, conv: Conversation, reason: str) -> None:
+    conv.status = ConversationStatus.FAILED
+    conv.analysis_error = reason
+    session.flush()
+
+
+def audit_and_record(
+    session: Session,
+    *,
+    runtime: AuditRuntime,
+    items: list[AuditItem],
+) -> None:
+    """Audit stored conversations outside any transaction, then record every outcome in one short one.
+
+    If the results cannot be written, each conversation is marked failed with the reason in a transaction
+    of its own; if even that fails (the database is gone), the error propagates and the rows stay
+    `received` for the start-up recovery or a re-post to audit.
+    """
+    outcomes = _audit(runtime, items)
+    try:
+        with write_transaction(session):
+            for (conv, _, pii), outcome in zip(items, outcomes, strict=True):
+                _record(session, conv=conv, outcome=outcome, keep_pii=pii is None)
+    except Exception as exc:
+        log.exception("could not record the audit of %d conversations", len(items))
+        reason = f"could not store the audit result: {type(exc).__name__}"
+        with write_transaction(session):
+            for conv, _, _ in items:
+                _mark_failed(session, conv=conv, reason=reason)
+
+
+def stored_text(conv: Conversation) -> pt.Conversation:
+    return pt.Conversation(
+        channel=conv.channel,  # type: ignore[arg-type]
+        utterances=tuple(
+            pt.Utterance(u.index, u.speaker, u.text, u.start_ms, u.end_ms)  # type: ignore[arg-type]
+            for u in conv.utterances
+        ),
+    )
+
+
+def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResult, keep_pii: bool) -> None:
+    # On re-analysis the PII findings cannot be recomputed from masked text, so they are kept.
+    kept = [f for f in conv.findings if keep_pii and f.kind == "pii"]
+    conv.findings = kept
+    conv.keywords = []
+    session.flush()
+    by_index = {u.index: u for u in conv.utterances}
+    for utt, emo in zip(result.utterances, result.emotions or [None] * len(result.utterances), strict=False):
+        row = by_index[utt.index]
+        row.emotion = emo.label if emo else None
+        row.emotion_confidence = emo.confidence if emo else None
+        row.emotion_probs = dict(emo.probs) if emo else None
+    start = len(kept)
+    for pos, f in enumerate(result.findings, start=start):
+        conv.findings.append(
+            Finding(
+                position=pos,
+                kind=f.kind,
+                category=f.category,
+                term=f.term,
+                severity=int(f.severity),
+                utterance_index=f.utterance_index,
+                start=f.start,
+                end=f.end,
+                rule=f.rule,
+                detail=f.detail,
+                lexicon_version=result.lexicon_version,
+            )
+        )
+    for pos, k in enumerate(result.keywords):
+        conv.keywords.append(Keyword(position=pos, term=k.term, weight=k.weight, speaker=k.speaker))
+    ce = result.conversation_emotion
+    conv.customer_emotion = ce.dominant_negative if ce else None
+    conv.customer_emotion_peak = ce.peak_label if ce else None
+    conv.customer_emotion_peak_confidence = ce.peak_confidence if ce else None
+    conv.emotion_trajectory = ce.trajectory if ce else None
+    conv.emotion_summary = _emotion_dict(ce)
+    conv.score = result.score.total
+    conv.score_breakdown = {
+        "total": result.score.total,
+        "fatal": result.score.fatal,
+        "items": [
+            {
+                "rule": i.rule,
+                "dimension": i.dimension,
+                "points": i.points,
+                "reason": i.reason,
+                "fatal": i.fatal,
+            }
+            for i in result.score.items
+        ],
+    }
+    conv.severity = int(result.severity)
+    conv.flagged = result.flagged
+    conv.metrics = dict(result.metrics)
+    conv.lexicon_version = result.lexicon_version
+    conv.status = ConversationStatus.ANALYSED
+    conv.analysis_error = None
+    conv.analysed_at = utcnow()
+    session.flush()
+
+
+def _emotion_dict(ce: pt.ConversationEmotion | None) -> dict[str, Any] | None:
+    if ce is None:
+        return None
+    return {
+        "dominant_negative": ce.dominant_negative,
+        "peak_label": ce.peak_label,
+        "peak_confidence": ce.peak_confidence,
+        "peak_utterance_index": ce.peak_utterance_index,
+        "first_third_negativity": ce.first_third_negativity,
+        "last_third_negativity": ce.last_third_negativity,
+        "trajectory": ce.trajectory,
+        "ends_angry": ce.ends_angry,
+    }
