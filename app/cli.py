@@ -1,4 +1,4 @@
-"""`audit` command line: serve, keys, import, export, db, models."""
+"""`audit` command line: serve, keys, import, export, db, models, audio."""
 
 from __future__ import annotations
 
@@ -17,9 +17,13 @@ app = typer.Typer(help="Conversation audit service (客服智能质检).", no_ar
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 models_app = typer.Typer(help="ML models.", no_args_is_help=True)
+audio_app = typer.Typer(
+    help="Recordings at rest: master key rotation, encrypting old files.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.add_typer(audio_app, name="audio")
 
 
 def _session_factory() -> Any:
@@ -36,14 +40,25 @@ def _session_factory() -> Any:
 def serve(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="TLS certificate chain (PEM): serve HTTPS"),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="TLS private key (PEM) of the certificate"),
+    ] = None,
 ) -> None:
-    """Serve the API (applies pending migrations first on the embedded SQLite default)."""
+    """Serve the API (applies pending migrations first on the embedded SQLite default); HTTPS with --ssl-*."""
     import uvicorn
 
     from app.db.migrate import upgrade
     from app.http.access_log import uvicorn_log_config
     from app.main import create_app
 
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        typer.echo("error: HTTPS needs both --ssl-certfile and --ssl-keyfile", err=True)
+        raise typer.Exit(2)
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.is_sqlite:
@@ -55,6 +70,8 @@ def serve(
         port=port,
         access_log=False,
         log_config=uvicorn_log_config(),
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
 
 
@@ -217,6 +234,7 @@ def worker(
     """Run transcription jobs outside the API process (same database, same job table)."""
     import signal
 
+    from app.audio.service import verify_master_key
     from app.jobs.runner import JobRunner
     from app.runtime import AuditRuntime
     from app.webhooks.secret import ensure_callback_secret
@@ -224,6 +242,7 @@ def worker(
     settings = get_settings()
     ensure_callback_secret(settings)  # the worker sends the callbacks
     factory = _session_factory()
+    verify_master_key(factory, settings)  # the worker decrypts recordings: a wrong key stops it here
     runner = JobRunner(factory=factory, runtime=AuditRuntime(settings))
     if once:
         typer.echo(json.dumps({"jobs": runner.run_pending()}))
@@ -231,6 +250,48 @@ def worker(
     runner.start()
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
     runner.stop()
+
+
+def _audio_files(action: str, done: str, skipped: str) -> None:
+    """Run an app.audio.service action over every recording; print its counts, exit 1 if any file failed."""
+    from app.audio import service
+    from app.audio.keys import MasterKeyError
+
+    try:
+        result = getattr(service, action)(get_settings())
+    except MasterKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    counts = {
+        "key_id": result.key_id,
+        done: result.rewrapped,
+        skipped: result.current,
+        "failed": result.failed,
+    }
+    typer.echo(json.dumps(counts))
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@audio_app.command("rotate-key")
+def audio_rotate_key() -> None:
+    """Add a new master key to the key file and re-wrap every recording's data key under it (no re-encryption).
+
+    Old keys stay in the file: remove one only after a rotation reported 0 failed, and keep backups.
+    """
+    _audio_files("rotate_master_key", "rewrapped", "already_current")
+
+
+@audio_app.command("rewrap")
+def audio_rewrap() -> None:
+    """Re-wrap every recording under the current master key (after adding one to AUDIT_MASTER_KEY yourself)."""
+    _audio_files("rewrap_all", "rewrapped", "already_current")
+
+
+@audio_app.command("encrypt-existing")
+def audio_encrypt_existing() -> None:
+    """Encrypt recordings stored before encryption at rest (files without a header); encrypted ones are left."""
+    _audio_files("encrypt_existing", "encrypted", "already_encrypted")
 
 
 @models_app.command("setup")

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.access_log.router import router as access_log_router
 from app.admin.router import router as admin_router
+from app.audio.service import encrypt_existing, verify_master_key
 from app.conversations.router import router as conversations_router
 from app.db.session import make_engine, make_session_factory
 from app.errors import install_error_handlers
@@ -39,6 +41,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
+        verify_master_key(app.state.session_factory, settings)  # a missing or wrong key stops the start-up
+        # Recordings stored before encryption existed are encrypted now, before any worker reads them.
+        if legacy := encrypt_existing(settings).rewrapped:
+            log.warning("encrypted %d recordings stored before encryption at rest", legacy)
         app.state.runtime = AuditRuntime(settings)
         runner = JobRunner(factory=app.state.session_factory, runtime=app.state.runtime)
         app.state.job_runner = runner
@@ -66,5 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reviews_router)
     app.include_router(jobs_router)
     app.include_router(admin_router)
+    app.include_router(access_log_router)
     app.include_router(web_router)
     return app

@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipelines.abuse import AbuseScorer
 from pipelines.audit import AuditPipeline, AuditStages, build_stages
 from pipelines.emotion import EmotionClassifier
 from pipelines.keywords import KeywordExtractor
@@ -42,6 +43,20 @@ def _emotion_classifier(model_root: Path, threads: int, batch_size: int) -> Emot
         raise ModelSetupError(str(exc)) from exc
 
 
+@cache
+def _abuse_classifier(model_root: Path, threads: int, batch_size: int) -> AbuseScorer:
+    from models.abuse.loader import base_model_sha256, load_abuse_classifier
+    from models.emotion.setup import ModelAssetError
+
+    emotion = _emotion_classifier(model_root, threads, batch_size)
+    try:
+        return load_abuse_classifier(
+            emotion_layers=getattr(emotion, "layers", ()), base_model_sha256=base_model_sha256(model_root)
+        )
+    except ModelAssetError as exc:
+        raise ModelSetupError(str(exc)) from exc
+
+
 class AuditRuntime:
     """Holds the current pipeline; a lexicon reload builds new stages and swaps them in one assignment."""
 
@@ -49,13 +64,17 @@ class AuditRuntime:
         self.settings = settings
         self._lock = threading.Lock()
         self.emotion: EmotionClassifier | None = None
+        self.abuse: AbuseScorer | None = None
         model_args = (settings.model_dir / "e5-small", settings.torch_threads, settings.emotion_batch_size)
         if settings.emotion_enabled:
             self.emotion = _emotion_classifier(*model_args)
+            if settings.abuse_enabled:
+                # Loaded next to emotion: its head reads the emotion encoder's pooled features.
+                self.abuse = _abuse_classifier(*model_args)
         stages = build_stages(
             settings.lexicon_dir, keyword_extractor=_keyword_extractor(settings.lexicon_dir)
         )
-        self._pipeline = AuditPipeline(stages, emotion=self.emotion)
+        self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
         # The models and jieba's dictionary live as long as the process: moved out of the collector's view,
         # a text with many findings no longer makes each collection rescan them (measured up to 2x its cost).
         gc.freeze()
@@ -74,6 +93,7 @@ class AuditRuntime:
         """Versions of the models in use, for /v1/health and the audit trail."""
         return {
             "emotion": self.emotion.version if self.emotion is not None else None,
+            "abuse": self.abuse.version if self.abuse is not None else None,
             # The model's name, never its path on disk.
             "whisper": self.settings.whisper_model_dir.name if self.settings.whisper_model_dir else None,
         }
@@ -84,6 +104,6 @@ class AuditRuntime:
             stages: AuditStages = build_stages(
                 self.settings.lexicon_dir, keyword_extractor=_keyword_extractor(self.settings.lexicon_dir)
             )
-            self._pipeline = AuditPipeline(stages, emotion=self.emotion)
+            self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
             log.info("lexicons reloaded: version %s", stages.version)
             return stages.version

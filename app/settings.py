@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     audio_dir: Path | None = None  # default data_dir/audio
 
     emotion_enabled: bool = True
+    abuse_enabled: bool = True  # the learned abuse head; needs emotion (it reads the same encoder pass)
     torch_threads: int = 2
     emotion_batch_size: int = 32
 
@@ -65,6 +66,18 @@ class Settings(BaseSettings):
     max_audio_bytes: int = 100 * 1024 * 1024
     max_audio_seconds: float = 2 * 3600
     audio_retention_days: int | None = None  # None: keep recordings forever
+    # Spoken personal data is silenced in the stored recording, padded by this much either side (issue 15);
+    # the unredacted original is kept (admins only, deleted by retention too) only when asked for.
+    redaction_pad_ms: int = Field(default=200, ge=0, le=2000)
+    # Runs of this many digits or more are silenced even when they do not validate as a number (a misheard
+    # phone number is still the real one in the recording); 0 silences only what the text masker masks.
+    redaction_min_digit_run: int = Field(default=9, ge=0)
+    keep_unredacted_audio: bool = False
+    # Recordings are encrypted at rest (app/audio). Master keys: AUDIT_MASTER_KEY (base64 of 32 bytes; several
+    # comma-separated, oldest first, the last one current) or else the key file (one base64 key a line, the
+    # last current; default data_dir/master.key, created with mode 0600 on first start in development only).
+    master_key: SecretStr = SecretStr("")
+    master_key_file: Path | None = None
     # Signs job callbacks. Empty or weak: refused in production; in development a random one is generated
     # into data_dir/callback_secret (0600) on first start (app.webhooks.secret).
     callback_secret: str = ""
@@ -72,6 +85,9 @@ class Settings(BaseSettings):
     # Hosts and networks outbound calls may reach although they are not public, comma-separated:
     # "hooks.internal,10.1.0.0/16,127.0.0.1". Empty: public addresses only.
     outbound_allowlist: str = ""
+    # Plain http:// callback URLs: None follows env (allowed in development, refused in production: a callback
+    # carries conversation ids and scores and must not travel in clear text).
+    allow_http_callbacks: bool | None = None
     # development: embedded defaults work (weak secrets replaced by a generated one, with a warning);
     # production: a weak or default secret is a start-up error.
     env: Literal["development", "production"] = "development"
@@ -95,6 +111,10 @@ class Settings(BaseSettings):
             self.whisper_model_dir = self.model_dir / "whisper-base"
         if self.audio_dir is None:
             self.audio_dir = self.data_dir / "audio"
+        if self.master_key_file is None:
+            self.master_key_file = self.data_dir / "master.key"
+        if self.allow_http_callbacks is None:
+            self.allow_http_callbacks = self.env == "development"
         return self
 
     @property

@@ -58,6 +58,9 @@ ADVERSARIAL: dict[str, Callable[[int], str]] = {
     "email-like": _repeat("a"),  # a regex e-mail scan restarting at every letter
     "at-dots": _repeat("a@a."),
     "id-cues": _repeat("微信号qq"),
+    "pinyin-run": _repeat("shabi"),  # one Latin word of pinyin: every syllable a candidate
+    "mixed-digits": _repeat("x1"),  # one long letters-and-digits word for the look-alike pass
+    "regex-prefix": _repeat("再不退就"),  # every character a regex rule needs, never completed
 }
 
 

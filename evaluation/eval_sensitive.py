@@ -43,7 +43,9 @@ def load_jddc(data: Path) -> list[Line]:
 
 
 # (text, speaker, expected category). The last group are homophones and pinyin the lexicon does not
-# list: they are here so that the rate is honest, not to be "fixed" one by one.
+# list: they are here so that the rate is honest, not to be "fixed" one by one. The evasion passes
+# (pipelines/evasion.py) now catch 煞笔 and tou诉; 伞兵 (a pun on the initials sb) stays a miss. The
+# generated evasion set is in evaluation/eval_evasion.py.
 EVASIVE_POSITIVES: tuple[tuple[str, Speaker, str], ...] = (
     ("我要去１２３１５投诉你们", "customer", ESCALATION),
     ("打 12 3 1 5 告你们", "unknown", ESCALATION),
@@ -78,7 +80,7 @@ EVASIVE_POSITIVES: tuple[tuple[str, Speaker, str], ...] = (
     ("網絡賭博", "customer", "赌博"),
     ("殺了你", "customer", "暴力"),
     ("一夜情", "customer", "色情"),
-    # not in the lexicon (homophones, pinyin): expected misses
+    # not listed in the lexicon (homophone, pun, pinyin)
     ("你个煞笔", "customer", "辱骂"),
     ("伞兵客服", "customer", "辱骂"),
     ("我要tou诉", "customer", ESCALATION),

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import opencc
 
-from pipelines.types import Speaker, Utterance
+from pipelines.types import Speaker, Utterance, WordTiming
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -123,6 +123,9 @@ class TranscribeOptions:
     hotwords: str | None = None
     # Text-only decoding: one utterance per speech clip instead of Whisper's sentence segments.
     without_timestamps: bool = False
+    # Word timings (cross-attention alignment) on every utterance, for audio redaction; costs decode time
+    # (evaluation/eval_redaction.py measures it). Off by default: the text is the same either way.
+    word_timestamps: bool = False
     # Speech regions closer than this are decoded as one clip (fewer 30 s encoder passes); a longer
     # silence on this channel may hold the other party's turn, so it must stay a clip boundary.
     merge_gap_s: float = 1.0
@@ -144,6 +147,7 @@ class TranscribeOptions:
             "compression_ratio_threshold": self.compression_ratio_threshold,
             "log_prob_threshold": self.log_prob_threshold,
             "hotwords": self.hotwords,
+            "word_timestamps": self.word_timestamps,
         }
         if self.batched:
             kwargs["batch_size"] = self.batch_size
@@ -201,7 +205,7 @@ def check_layout(info: AudioInfo, layout: str) -> Layout:
     return layout
 
 
-def _speakers(layout: Layout) -> tuple[Speaker, ...]:
+def channel_speakers(layout: Layout) -> tuple[Speaker, ...]:
     if layout == "stereo_agent_left":
         return ("agent", "customer")
     if layout == "stereo_agent_right":
@@ -219,11 +223,15 @@ def _phrase_pattern(phrases: Iterable[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One kept Whisper segment of a single channel, in seconds from the start of the file."""
+    """One kept Whisper segment of a single channel, in seconds from the start of the file.
+
+    `words` (with word timestamps only): where each recognised word lies in `text` and when it was said.
+    """
 
     start_s: float
     end_s: float
     text: str
+    words: tuple[WordTiming, ...] = ()
 
 
 class Transcriber:
@@ -263,7 +271,7 @@ class Transcriber:
                 )
             channels = (left, right)
         duration_s = max(len(ch) for ch in channels) / SAMPLE_RATE
-        speakers = _speakers(layout)
+        speakers = channel_speakers(layout)
         timed: list[tuple[float, int, Segment]] = []
         for ch_index, audio in enumerate(channels):
             on_progress = _channel_progress(progress, ch_index, len(channels), duration_s)
@@ -279,6 +287,7 @@ class Transcriber:
                 text=seg.text,
                 start_ms=round(seg.start_s * 1000),
                 end_ms=round(min(seg.end_s, duration_s) * 1000),
+                words=seg.words,
             )
             for i, (_, ch_index, seg) in enumerate(timed)
         )
@@ -326,7 +335,12 @@ class Transcriber:
                     seg.no_speech_prob, seg.compression_ratio, seg.avg_logprob
                 ):
                     continue
-                kept.append(Segment(start_s=max(seg.start, 0.0), end_s=max(seg.end, seg.start), text=text))
+                words = self.word_timings(text, seg.words or ())
+                kept.append(
+                    Segment(
+                        start_s=max(seg.start, 0.0), end_s=max(seg.end, seg.start), text=text, words=words
+                    )
+                )
         if progress is not None:
             progress(1.0)  # trailing silence yields no segment, so report the channel as done
         return kept
@@ -350,6 +364,28 @@ class Transcriber:
             else:
                 clips.append((start, end))
         return clips
+
+    def word_timings(self, text: str, words: Iterable[Any]) -> tuple[WordTiming, ...]:
+        """Place faster-whisper words (`.word`, `.start`, `.end` in s) on the cleaned segment `text`, in order.
+
+        Words are found left to right after the same t2s conversion as the text; a word that cannot be
+        found (a phantom phrase cut out of the text, a conversion that differs alone) is left out.
+        """
+        out: list[WordTiming] = []
+        cursor = 0
+        for word in words:
+            needle = self._t2s.convert(word.word).strip()
+            at = text.find(needle, cursor) if needle else -1
+            if at < 0:
+                bare = re.sub(rf"[{_PUNCT}]", "", needle)
+                at = text.find(bare, cursor) if bare else -1
+                needle = bare
+            if at < 0:
+                continue
+            start_ms = round(max(word.start, 0.0) * 1000)
+            out.append(WordTiming(at, at + len(needle), start_ms, max(round(word.end * 1000), start_ms)))
+            cursor = at + len(needle)
+        return tuple(out)
 
     def _unreliable(self, no_speech_prob: float, compression_ratio: float, avg_logprob: float) -> bool:
         opts = self.options
@@ -394,6 +430,7 @@ __all__ = [
     "Transcriber",
     "TranscribeOptions",
     "Transcript",
+    "channel_speakers",
     "check_layout",
     "probe_audio",
 ]

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.emotion import EmotionClassifier, summarize_conversation
+from pipelines.abuse import AGENT_CARE_METRIC, AbuseScorer, abuse_findings, needs_agent_care
+from pipelines.emotion import EmotionClassifier, FeatureEmotionClassifier, summarize_conversation
 from pipelines.keywords import KeywordExtractor
 from pipelines.pii import PiiMasker, pii_findings
 from pipelines.rules import RuleSet, ServiceNormChecker, load_rules
@@ -64,9 +65,18 @@ def mask_conversation(masker: PiiMasker, conversation: Conversation) -> tuple[Co
 class AuditPipeline:
     """Conversation in, AuditResult out; the CLI, the API, the worker and the benchmarks share it."""
 
-    def __init__(self, stages: AuditStages, *, emotion: EmotionClassifier | None = None) -> None:
+    def __init__(
+        self,
+        stages: AuditStages,
+        *,
+        emotion: EmotionClassifier | None = None,
+        abuse: AbuseScorer | None = None,
+    ) -> None:
+        if abuse is not None and not isinstance(emotion, FeatureEmotionClassifier):
+            raise ValueError("the abuse head reads the emotion encoder's features: it needs that classifier")
         self.stages = stages
         self.emotion = emotion
+        self.abuse = abuse
 
     def run(self, conversation: Conversation) -> AuditResult:
         """Audit one conversation whose text is not yet masked."""
@@ -87,24 +97,34 @@ class AuditPipeline:
         The emotion model sees every utterance of every conversation in one call: a chat holds about a
         dozen turns, so per-conversation calls ran the encoder in small, half-empty batches.
         """
-        emotions = self._emotions([conv.utterances for conv, _ in items])
+        emotions, abuse = self._models([conv.utterances for conv, _ in items])
         return [
-            self._audit(conv, pii_findings=pii, emotions=emos)
-            for (conv, pii), emos in zip(items, emotions, strict=True)
+            self._audit(conv, pii_findings=pii, emotions=emos, abuse=probs)
+            for (conv, pii), emos, probs in zip(items, emotions, abuse, strict=True)
         ]
 
-    def _emotions(
+    def _models(
         self, conversations: Sequence[tuple[Utterance, ...]]
-    ) -> list[list[EmotionPrediction | None] | None]:
+    ) -> tuple[list[list[EmotionPrediction | None] | None], list[list[float | None] | None]]:
+        """Emotion per utterance and, with an abuse head, P(abuse) from the same encoder pass."""
+        none: list[None] = [None] * len(conversations)
         if self.emotion is None:
-            return [None] * len(conversations)
-        flat = self.emotion.predict([u.text for utts in conversations for u in utts])
-        out: list[list[EmotionPrediction | None] | None] = []
+            return list(none), list(none)
+        texts = [u.text for utts in conversations for u in utts]
+        flat_abuse: list[float | None] | None = None
+        if self.abuse is not None and isinstance(self.emotion, FeatureEmotionClassifier):
+            flat, features = self.emotion.predict_with_features(texts)
+            flat_abuse = self.abuse.proba(texts, features)
+        else:
+            flat = self.emotion.predict(texts)
+        emotions: list[list[EmotionPrediction | None] | None] = []
+        abuse: list[list[float | None] | None] = []
         start = 0
         for utts in conversations:
-            out.append(list(flat[start : start + len(utts)]))
+            emotions.append(list(flat[start : start + len(utts)]))
+            abuse.append(list(flat_abuse[start : start + len(utts)]) if flat_abuse is not None else None)
             start += len(utts)
-        return out
+        return emotions, abuse
 
     def _audit(
         self,
@@ -112,15 +132,28 @@ class AuditPipeline:
         *,
         pii_findings: list[Finding] | None,
         emotions: list[EmotionPrediction | None] | None,
+        abuse: list[float | None] | None = None,
     ) -> AuditResult:
         s = self.stages
         utts = conversation.utterances
         conv_emotion = summarize_conversation(utts, emotions) if emotions and utts else None
 
         findings: list[Finding] = list(pii_findings or [])
-        findings.extend(s.matcher.findings(utts))
+        lexicon_findings = s.matcher.findings(utts)
+        findings.extend(lexicon_findings)
+        if abuse is not None and self.abuse is not None:
+            findings.extend(
+                abuse_findings(
+                    utts,
+                    abuse,
+                    threshold=self.abuse.threshold,
+                    lexicon_findings=lexicon_findings,
+                    version=self.abuse.version,
+                )
+            )
         norm_findings, metrics = s.norms.check(conversation, emotions=emotions)
         findings.extend(norm_findings)
+        metrics = {**metrics, AGENT_CARE_METRIC: int(needs_agent_care(utts, findings))}
         # Order by position in the conversation so a reviewer reads findings top to bottom.
         findings.sort(
             key=lambda f: (f.utterance_index if f.utterance_index is not None else -1, f.start or 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 from tokenizers import Tokenizer
@@ -45,6 +45,17 @@ class EmotionClassifier(Protocol):
 
     def predict(self, texts: Sequence[str]) -> list[EmotionPrediction | None]:
         """One prediction per text, in order; None where the text is empty or whitespace."""
+        ...
+
+
+@runtime_checkable
+class FeatureEmotionClassifier(EmotionClassifier, Protocol):
+    """An emotion classifier that also hands out the pooled encoder features (read by the abuse head)."""
+
+    def predict_with_features(
+        self, texts: Sequence[str]
+    ) -> tuple[list[EmotionPrediction | None], torch.Tensor]:
+        """`predict` plus (len(texts), D) features, a zero row where the text is empty."""
         ...
 
 
@@ -156,7 +167,9 @@ class TransformerEmotionClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> torch.Tensor:
         """Probabilities over EMOTION_LABELS for non-empty texts: (len(texts), 6)."""
-        encoder, lexical = self._log_proba(texts, with_lexical=self.lexical_weight > 0.0)
+        return self._combine(*self._log_proba(texts, with_lexical=self.lexical_weight > 0.0))
+
+    def _combine(self, encoder: torch.Tensor, lexical: torch.Tensor | None) -> torch.Tensor:
         if lexical is None:
             return torch.exp(encoder)
         w = self.lexical_weight
@@ -170,7 +183,11 @@ class TransformerEmotionClassifier:
         self, texts: Sequence[str], *, with_lexical: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         prepared = self._prepare(texts)
-        feats = self._features(prepared)
+        return self._log_proba_from(prepared, self._features(prepared), with_lexical=with_lexical)
+
+    def _log_proba_from(
+        self, prepared: Sequence[str], feats: torch.Tensor, *, with_lexical: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if feats.shape[0] == 0:
             return torch.empty((0, len(EMOTION_LABELS))), None
         with torch.inference_mode():
@@ -182,9 +199,31 @@ class TransformerEmotionClassifier:
     def predict(self, texts: Sequence[str]) -> list[EmotionPrediction | None]:
         """One prediction per text, in order; None where the text is empty or whitespace."""
         keep = [i for i, t in enumerate(texts) if t.strip()]
-        probs = self.predict_proba([texts[i].strip() for i in keep]).tolist()
-        out: list[EmotionPrediction | None] = [None] * len(texts)
-        for i, row in zip(keep, probs, strict=True):
+        probs = self.predict_proba([texts[i].strip() for i in keep])
+        return self._predictions(len(texts), keep, probs)
+
+    def predict_with_features(
+        self, texts: Sequence[str]
+    ) -> tuple[list[EmotionPrediction | None], torch.Tensor]:
+        """`predict`, plus the pooled features the head read: one encoder pass for every head that reads them.
+
+        Features are (len(texts), len(layers)*H) in input order, a zero row where the text is empty; the
+        predictions are exactly `predict`'s.
+        """
+        keep = [i for i, t in enumerate(texts) if t.strip()]
+        prepared = self._prepare([texts[i].strip() for i in keep])
+        feats = self._features(prepared)
+        probs = self._combine(*self._log_proba_from(prepared, feats, with_lexical=self.lexical_weight > 0.0))
+        width = feats.shape[1] if feats.shape[0] else len(self._layers) * _hidden_size(self._encoder)
+        features = torch.zeros((len(texts), width), dtype=feats.dtype if feats.shape[0] else torch.float32)
+        if keep:
+            features[torch.tensor(keep)] = feats
+        return self._predictions(len(texts), keep, probs), features
+
+    @staticmethod
+    def _predictions(n: int, keep: Sequence[int], probs: torch.Tensor) -> list[EmotionPrediction | None]:
+        out: list[EmotionPrediction | None] = [None] * n
+        for i, row in zip(keep, probs.tolist(), strict=True):
             best = max(range(len(row)), key=row.__getitem__)
             out[i] = EmotionPrediction(
                 label=EMOTION_LABELS[best],
@@ -192,6 +231,11 @@ class TransformerEmotionClassifier:
                 probs={label: float(p) for label, p in zip(EMOTION_LABELS, row, strict=True)},
             )
         return out
+
+
+def _hidden_size(encoder: torch.nn.Module) -> int:
+    config = getattr(encoder, "config", None)
+    return int(getattr(config, "hidden_size", 0))
 
 
 def negativity(prediction: EmotionPrediction) -> float:

@@ -1,75 +1,56 @@
-"""Sensitive-word (敏感词) detection: curated lexicon, allow-list, Aho-Corasick matching on normalised text."""
+"""Sensitive-word (敏感词) detection: curated lexicon, allow-list, Aho-Corasick matching on normalised text.
+
+Besides the listed spellings, every entry is also found through its evasions (pipelines/evasion.py): pinyin,
+initials, homophones, spoken numerals, look-alike digits, split characters, and regex rules; each hit says which.
+"""
 
 from __future__ import annotations
 
 import bisect
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import TypeVar
 
 import ahocorasick_rs
-import yaml
 
+from pipelines import evasion
+from pipelines.evasion import VARIANTS, Variant, common_words
 from pipelines.normalize import SENTENCE_BOUNDARIES, NormalizedText, Normalizer
+from pipelines.sensitive_lexicon import (
+    ALLOWLIST_FILE,
+    LEXICON_SUBDIR,
+    SCOPES,
+    LexiconEntry,
+    LexiconError,
+    Scope,
+    SensitiveLexicon,
+    load_sensitive_lexicon,
+)
+from pipelines.sensitive_regex import RegexRuleSet
 from pipelines.types import Finding, Severity, Speaker, Utterance
 
-Scope = Literal["agent", "customer", "any"]
-SCOPES: tuple[Scope, ...] = ("agent", "customer", "any")
+__all__ = [
+    "ALLOWLIST_FILE",
+    "LEXICON_SUBDIR",
+    "SCOPES",
+    "VARIANTS",
+    "LexiconEntry",
+    "LexiconError",
+    "Scope",
+    "SensitiveHit",
+    "SensitiveLexicon",
+    "SensitiveWordMatcher",
+    "Variant",
+    "load_sensitive_lexicon",
+]
 
-LEXICON_SUBDIR = "sensitive"
-ALLOWLIST_FILE = "allowlist.txt"
-_ENTRY_KEYS = frozenset({"term", "severity", "scope", "variants", "agent_severity"})
-_FILE_KEYS = frozenset({"category", "defaults", "terms"})
-
-try:  # the C loader is ~10x faster, which keeps hot reloads cheap
-    _YamlLoader: Any = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _YamlLoader = yaml.SafeLoader
-
-
-class LexiconError(ValueError):
-    """A lexicon file is malformed; the message names the file and the entry."""
-
-
-@dataclass(frozen=True, slots=True)
-class LexiconEntry:
-    """One curated term: `term` is canonical (reported in findings), `variants` are other spellings of it."""
-
-    term: str
-    category: str
-    severity: Severity
-    scope: Scope
-    variants: tuple[str, ...] = ()
-    agent_severity: Severity | None = None  # stricter severity when the agent says it (辱骂)
-    source: str = ""
-
-    def severity_for(self, speaker: Speaker) -> Severity:
-        """Severity of this entry when said by `speaker`."""
-        if speaker == "agent" and self.agent_severity is not None:
-            return self.agent_severity
-        return self.severity
-
-
-@dataclass(frozen=True, slots=True)
-class SensitiveLexicon:
-    """All sensitive-word entries and the allow-list; `version` is a short sha256 over the files' contents."""
-
-    entries: tuple[LexiconEntry, ...]
-    allowlist: tuple[str, ...]
-    version: str
-    files: tuple[str, ...] = ()
-
-    @property
-    def categories(self) -> tuple[str, ...]:
-        """Categories in file order."""
-        return tuple(dict.fromkeys(entry.category for entry in self.entries))
+T = TypeVar("T")
+Candidate = tuple[int, int, tuple[tuple[LexiconEntry, ...], Variant]]  # folded [start, end), entries, variant
 
 
 @dataclass(frozen=True, slots=True)
 class SensitiveHit:
-    """One match; [start, end) indexes the text passed to `find`."""
+    """One match; [start, end) indexes the text passed to `find`; `variant` says how it matched (exact, pinyin…)."""
 
     term: str
     category: str
@@ -77,102 +58,7 @@ class SensitiveHit:
     start: int
     end: int
     scope: Scope
-
-
-def load_sensitive_lexicon(directory: Path) -> SensitiveLexicon:
-    """Load `directory`/sensitive/*.yaml and `directory`/allowlist.txt (the repo's lexicons/ folder)."""
-    category_dir = directory / LEXICON_SUBDIR
-    if not category_dir.is_dir():
-        raise LexiconError(f"{category_dir}: no sensitive-word lexicon folder")
-    paths = sorted(category_dir.glob("*.yaml"))
-    allow_path = directory / ALLOWLIST_FILE
-    digest = hashlib.sha256()
-    entries: list[LexiconEntry] = []
-    for path in paths:
-        raw = path.read_bytes()
-        _update_digest(digest, f"{LEXICON_SUBDIR}/{path.name}", raw)
-        entries.extend(_parse_category_file(path.name, raw))
-    allowlist: tuple[str, ...] = ()
-    if allow_path.is_file():
-        raw = allow_path.read_bytes()
-        _update_digest(digest, ALLOWLIST_FILE, raw)
-        allowlist = _parse_allowlist(raw)
-    files = tuple(f"{LEXICON_SUBDIR}/{path.name}" for path in paths) + (
-        (ALLOWLIST_FILE,) if allowlist else ()
-    )
-    return SensitiveLexicon(
-        entries=tuple(entries), allowlist=allowlist, version=digest.hexdigest()[:12], files=files
-    )
-
-
-def _update_digest(digest: Any, name: str, raw: bytes) -> None:
-    # The name is hashed too, so renaming a category file changes the version.
-    digest.update(name.encode() + b"\0" + raw + b"\0")
-
-
-def _parse_allowlist(raw: bytes) -> tuple[str, ...]:
-    lines = (line.split("#", 1)[0].strip() for line in raw.decode("utf-8").splitlines())
-    return tuple(dict.fromkeys(line for line in lines if line))
-
-
-def _parse_category_file(name: str, raw: bytes) -> list[LexiconEntry]:
-    try:
-        document = yaml.load(raw.decode("utf-8"), Loader=_YamlLoader)  # noqa: S506 - safe loader
-    except yaml.YAMLError as exc:
-        raise LexiconError(f"{name}: invalid YAML: {exc}") from exc
-    if not isinstance(document, Mapping) or not isinstance(document.get("category"), str):
-        raise LexiconError(f"{name}: expected a mapping with a `category` string")
-    unknown = set(document) - _FILE_KEYS
-    if unknown:
-        raise LexiconError(f"{name}: unknown keys {sorted(unknown)}")
-    category: str = document["category"]
-    defaults = document.get("defaults") or {}
-    terms = document.get("terms") or []
-    if not isinstance(defaults, Mapping) or not isinstance(terms, list):
-        raise LexiconError(f"{name}: `defaults` must be a mapping and `terms` a list")
-    entries: list[LexiconEntry] = []
-    seen: set[str] = set()
-    for item in terms:
-        fields: dict[str, Any] = {**defaults, **(item if isinstance(item, Mapping) else {"term": item})}
-        entry = _make_entry(name, category, fields)
-        for spelling in (entry.term, *entry.variants):
-            if spelling in seen:
-                raise LexiconError(f"{name}: {spelling!r} is listed twice")
-            seen.add(spelling)
-        entries.append(entry)
-    return entries
-
-
-def _make_entry(name: str, category: str, fields: dict[str, Any]) -> LexiconEntry:
-    unknown = set(fields) - _ENTRY_KEYS
-    if unknown:
-        raise LexiconError(f"{name}: entry {fields.get('term')!r} has unknown keys {sorted(unknown)}")
-    term = fields.get("term")
-    if isinstance(term, int | float) and not isinstance(term, bool):
-        term = str(term)  # an unquoted 12315 in YAML is an int
-    if not isinstance(term, str) or not term.strip():
-        raise LexiconError(f"{name}: entry without a term: {fields!r}")
-    scope = str(fields.get("scope", "any"))
-    if scope not in SCOPES:
-        raise LexiconError(f"{name}: {term!r} has scope {scope!r}, expected one of {SCOPES}")
-    variants = fields.get("variants") or []
-    if not isinstance(variants, list):
-        raise LexiconError(f"{name}: {term!r} variants must be a list")
-    try:
-        severity = Severity.parse(str(fields.get("severity", "一般")))
-        agent_raw = fields.get("agent_severity")
-        agent_severity = Severity.parse(str(agent_raw)) if agent_raw is not None else None
-    except ValueError as exc:
-        raise LexiconError(f"{name}: {term!r}: {exc}") from exc
-    return LexiconEntry(
-        term=term.strip(),
-        category=category,
-        severity=severity,
-        scope=scope,
-        variants=tuple(str(variant).strip() for variant in variants),
-        agent_severity=agent_severity,
-        source=name,
-    )
+    variant: Variant = "exact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +71,36 @@ class _Pattern:
     ascii_end: bool
 
 
-def _is_ascii_word(char: str) -> bool:
-    return char.isascii() and char.isalnum()
+@dataclass(frozen=True, slots=True)
+class _Sound:
+    """What one phonetic pattern stands for: (entry, uses initials, typed in Latin letters) per entry."""
+
+    forms: tuple[tuple[LexiconEntry, bool, bool], ...]
 
 
 class SensitiveWordMatcher:
-    """Finds lexicon terms in text: one Aho-Corasick pass over the normalised text, longest match wins."""
+    """Finds lexicon terms and their evasions in text: Aho-Corasick passes over normalised text, longest wins."""
 
-    def __init__(self, lexicon: SensitiveLexicon, *, normalizer: Normalizer | None = None) -> None:
+    def __init__(
+        self, lexicon: SensitiveLexicon, *, normalizer: Normalizer | None = None, evasion: bool = True
+    ) -> None:
+        """Compile `lexicon`; `evasion=False` matches the listed spellings only (the evaluation's baseline)."""
         self._lexicon = lexicon
+        self._evasion = evasion
         self._normalizer = normalizer if normalizer is not None else Normalizer()
-        self._patterns, self._automaton = self._build()
+        self._patterns, self._strings, self._automaton = self._build()
+        self._spellings = {
+            entry: frozenset(self._fold(s, entry.source) for s in (entry.term, *entry.variants))
+            for entry in lexicon.entries
+            if entry.regex is None
+        }
+        self._chars = {entry: frozenset("".join(spellings)) for entry, spellings in self._spellings.items()}
+        self._sounds, self._sound_automaton = self._build_phonetic()
+        if any(not form[2] for sound in self._sounds for form in sound.forms):
+            common_words()  # read jieba's dictionary now (once per process), not on the first homophone
+        self._numeral_patterns, self._numeral_automaton = self._build_numeral()
+        self._rules = tuple(entry for entry in lexicon.entries if entry.regex is not None)
+        self._rule_set = RegexRuleSet([entry.regex for entry in self._rules if entry.regex is not None])
 
     @property
     def version(self) -> str:
@@ -218,9 +123,11 @@ class SensitiveWordMatcher:
             raise LexiconError(f"{where}: {spelling!r} normalises to {folded!r}, which can never match")
         return folded
 
-    def _build(self) -> tuple[tuple[_Pattern, ...], ahocorasick_rs.AhoCorasick]:
+    def _build(self) -> tuple[tuple[_Pattern, ...], list[str], ahocorasick_rs.AhoCorasick]:
         by_pattern: dict[str, list[LexiconEntry]] = {}
         for entry in self._lexicon.entries:
+            if entry.regex is not None:
+                continue  # a rule's term is only its name
             for spelling in dict.fromkeys((entry.term, *entry.variants)):
                 targets = by_pattern.setdefault(self._fold(spelling, entry.source), [])
                 if entry not in targets:
@@ -241,7 +148,37 @@ class SensitiveWordMatcher:
         # library's own leftmost-longest mode would change results. The DFA is the fastest search for a
         # lexicon this size (hundreds of patterns, build in milliseconds).
         automaton = ahocorasick_rs.AhoCorasick(strings, implementation=ahocorasick_rs.Implementation.DFA)
-        return patterns, automaton
+        return patterns, strings, automaton
+
+    def _build_phonetic(self) -> tuple[tuple[_Sound, ...], ahocorasick_rs.AhoCorasick | None]:
+        # Short spellings sound like too many ordinary words (出生 for 畜生, 是时 for 食屎): by default initials
+        # and homophones apply from three syllables on; an entry's `initials` / `homophones` overrides that.
+        by_sound: dict[str, dict[int, tuple[bool, bool]]] = {}  # entries by position: hashing them is slow
+        entries = list(self._spellings)
+        for number, (entry, spellings) in enumerate(self._spellings.items()):
+            for spelling in spellings:
+                long = sum(map(evasion.is_cjk, spelling)) >= 3
+                initials = entry.pinyin and (entry.initials if entry.initials is not None else long)
+                homophones = entry.homophones if entry.homophones is not None else long
+                for form in evasion.phonetic_forms(
+                    spelling, pinyin=entry.pinyin, initials=initials, homophones=homophones
+                ):
+                    by_sound.setdefault(form.text, {}).setdefault(number, (form.initials, form.typed))
+        if not by_sound:
+            return (), None
+        strings = list(by_sound)
+        sounds = tuple(
+            _Sound(tuple((entries[n], *flags) for n, flags in by_sound[s].items())) for s in strings
+        )
+        automaton = ahocorasick_rs.AhoCorasick(strings, implementation=ahocorasick_rs.Implementation.DFA)
+        return sounds, automaton
+
+    def _build_numeral(self) -> tuple[tuple[_Pattern, ...], ahocorasick_rs.AhoCorasick | None]:
+        chosen = [(i, p) for i, p in enumerate(self._patterns) if p.entries and _has_digit(self._strings[i])]
+        if not chosen:
+            return (), None
+        automaton = ahocorasick_rs.AhoCorasick([self._strings[i] for i, _ in chosen])
+        return tuple(p for _, p in chosen), automaton
 
     def scan(self, folded: str) -> list[tuple[int, int, int]]:
         """Every (pattern index, start, end) occurrence in already normalised text; the matching step of `find`."""
@@ -252,31 +189,36 @@ class SensitiveWordMatcher:
         """Hits in `text` said by `speaker`, ordered by position; offsets index `text` itself."""
         if not text:
             return []
-        occurrences = self.scan(self._normalizer.fold(text))
-        if not occurrences:
-            return []  # the common case: the offset map is only built for text with a match in it
-        normalized = self._normalizer(text)
-        candidates: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
+        folded = self._normalizer.fold(text)
+        memo: list[NormalizedText] = []
+
+        def normalized() -> NormalizedText:  # the offset map is only built for text with a match in it
+            if not memo:
+                memo.append(self._normalizer(text))
+            return memo[0]
+
+        candidates: list[Candidate] = []
         allowed: list[tuple[int, int]] = []
-        patterns = self._patterns
-        for index, start, end in occurrences:
-            payload = patterns[index]
-            if payload.allow:
-                allowed.append((start, end))
-            if not payload.entries or not self._at_word_boundaries(normalized, start, end, payload):
-                continue
+        self._exact(folded, folded, normalized, "exact", candidates, allowed)
+        if self._evasion:
+            self._evasions(folded, normalized, candidates, allowed)
+        if not candidates:
+            return []
+        kept = [
+            (start, end, (entries, variant))
+            for start, end, (all_entries, variant) in candidates
+            if not any(a <= start and end <= b for a, b in allowed)
             # Scope filtering comes before overlap resolution, so an agent-only phrase said by the customer
             # cannot hide a shorter `any` term inside it.
-            entries = tuple(e for e in payload.entries if e.scope == "any" or e.scope == speaker)
-            if entries:
-                candidates.append((start, end, entries))
-        if allowed:
-            candidates = [
-                hit for hit in candidates if not any(a <= hit[0] and hit[1] <= b for a, b in allowed)
-            ]
+            if (entries := tuple(e for e in all_entries if e.scope == "any" or e.scope == speaker))
+        ]
+        # A regex rule describes a sentence around words (再不退款我就打12315): it is reported beside the words
+        # it contains, never instead of them, so the longest-match choice runs for words and rules apart.
+        words = _longest_non_overlapping([hit for hit in kept if hit[2][1] != "regex"])
+        rules = _longest_non_overlapping([hit for hit in kept if hit[2][1] == "regex"])
         hits: list[SensitiveHit] = []
-        for start, end, entries in _longest_non_overlapping(candidates):
-            original_start, original_end = normalized.to_original(start, end)
+        for start, end, (entries, variant) in sorted(words + rules, key=lambda hit: hit[:2]):
+            original_start, original_end = normalized().to_original(start, end)
             hits.extend(
                 SensitiveHit(
                     term=entry.term,
@@ -285,13 +227,111 @@ class SensitiveWordMatcher:
                     start=original_start,
                     end=original_end,
                     scope=entry.scope,
+                    variant=variant,
                 )
                 for entry in entries
             )
         return hits
 
+    def _evasions(
+        self,
+        folded: str,
+        normalized: Callable[[], NormalizedText],
+        candidates: list[Candidate],
+        allowed: list[tuple[int, int]],
+    ) -> None:
+        """Every evasion pass; exact hits come first in `candidates`, so they win ties."""
+        self._phonetic(folded, normalized, candidates)
+        numeral = evasion.numeral_text(folded) if evasion.has_numeral_run(folded) else folded
+        if numeral != folded and self._numeral_automaton is not None:
+            for index, start, end in self._numeral_automaton.find_matches_as_indexes(numeral, True):
+                payload = self._numeral_patterns[index]
+                if numeral[start:end] != folded[start:end] and _at_word_boundaries(
+                    numeral, normalized, start, end, payload
+                ):
+                    candidates.append((start, end, (payload.entries, "numeral")))
+        for lookalike in evasion.lookalike_texts(folded):
+            self._exact(lookalike, folded, normalized, "lookalike", candidates, allowed)
+        self._split(folded, candidates)
+        rules = self._rules
+        candidates.extend((s, e, ((rules[i],), "regex")) for i, s, e in self._rule_set.scan(folded))
+
+    def _exact(
+        self,
+        searched: str,
+        folded: str,
+        normalized: Callable[[], NormalizedText],
+        variant: Variant,
+        candidates: list[Candidate],
+        allowed: list[tuple[int, int]],
+    ) -> None:
+        """Lexicon spellings in `searched` (the folded text, or a same-length rewrite of it for look-alikes)."""
+        for index, start, end in self.scan(searched):
+            payload = self._patterns[index]
+            if payload.allow:
+                allowed.append((start, end))
+            if variant != "exact" and (searched[start:end] == folded[start:end] or end - start < 3):
+                continue  # already found by the exact pass; a two-letter look-alike (5b) is a model number
+            if payload.entries and _at_word_boundaries(searched, normalized, start, end, payload):
+                candidates.append((start, end, (payload.entries, variant)))
+
+    def _phonetic(self, folded: str, normalized: Callable[[], NormalizedText], out: list[Candidate]) -> None:
+        """Pinyin, initials and homophone spellings: one scan over the text's sound."""
+        if self._sound_automaton is None:
+            return
+        occurrences = self._sound_automaton.find_matches_as_indexes(evasion.to_phonetic(folded), True)
+        if not occurrences:
+            return
+        phonetic = evasion.build_phonetic(folded)
+        gap_before = normalized().gap_before
+
+        def _split_by_gap(start: int, end: int) -> bool:
+            return any(map(gap_before, range(start + 1, end)))
+
+        for index, start, end in occurrences:
+            if not (
+                phonetic.at_unit_boundary(start, folded, gap_before)
+                and phonetic.at_unit_boundary(end, folded, gap_before)
+            ):
+                continue
+            f_start, f_end = phonetic.source[start], phonetic.source[end - 1] + 1
+            span = folded[f_start:f_end]
+            by_variant: dict[Variant, list[LexiconEntry]] = {}
+            for entry, uses_initials, typed in self._sounds[index].forms:
+                spellings = self._spellings[entry]
+                if span in spellings:
+                    continue  # the exact pass has it
+                if typed:
+                    # Characters beside typed pinyin must be the term's own (傻b, not 大M演 for 大麻烟).
+                    if not all(char in self._chars[entry] for char in span if evasion.is_cjk(char)):
+                        continue
+                    variant: Variant = "initials" if uses_initials else "pinyin"
+                elif (
+                    _split_by_gap(f_start, f_end)
+                    or not evasion.keeps_a_char(span, spellings)
+                    or evasion.ordinary_words(span, self._chars[entry])
+                ):
+                    continue  # 出生 sounds like 畜生 but is an ordinary word; 哒，麻 are two words
+                else:
+                    variant = "homophone"
+                by_variant.setdefault(variant, []).append(entry)
+            out.extend((f_start, f_end, (tuple(e), v)) for v, e in by_variant.items())
+
+    def _split(self, folded: str, out: list[Candidate]) -> None:
+        """Characters written as two components (女马 → 妈) joined back, then the exact spellings."""
+        joined = evasion.join_splits(folded)
+        if joined is None:
+            return
+        text, source = joined
+        for index, start, end in self.scan(text):
+            payload = self._patterns[index]
+            f_start = source[start]
+            f_end = source[end] if end < len(source) else len(folded)
+            if payload.entries and f_end - f_start != end - start:  # only hits that use a joined character
+                out.append((f_start, f_end, (payload.entries, "split")))
+
     def findings(self, utterances: Sequence[Utterance]) -> list[Finding]:
-        """Findings (kind sensitive_word) for every utterance, offsets into each utterance's text."""
+        """Findings (kind sensitive_word) for every utterance; `detail` names the variant (variant=pinyin…)."""
         return [
             Finding(
                 kind="sensitive_word",
@@ -302,40 +342,51 @@ class SensitiveWordMatcher:
                 utterance_index=utterance.index,
                 start=hit.start,
                 end=hit.end,
+                detail=f"variant={hit.variant}",
             )
             for utterance in utterances
             for hit in self.find(utterance.text, speaker=utterance.speaker)
         ]
 
-    @staticmethod
-    def _at_word_boundaries(normalized: NormalizedText, start: int, end: int, payload: _Pattern) -> bool:
-        # ASCII terms (sb, tmd, 12315) must not match inside a longer word or number (USB, 4001231500);
-        # a separator that normalisation removed (a space, "[数字x]"'s bracket) still counts as a boundary.
-        text = normalized.text
-        if payload.ascii_start and start > 0 and _is_ascii_word(text[start - 1]):
-            if not normalized.gap_before(start):
-                return False
-        if payload.ascii_end and end < len(text) and _is_ascii_word(text[end]):
-            if not normalized.gap_before(end):
-                return False
-        return True
+
+def _is_ascii_word(char: str) -> bool:
+    return char.isascii() and char.isalnum()
 
 
-def _longest_non_overlapping(
-    candidates: list[tuple[int, int, tuple[LexiconEntry, ...]]],
-) -> list[tuple[int, int, tuple[LexiconEntry, ...]]]:
-    """Keep the longest hit among overlapping ones (leftmost on ties); return them in text order."""
-    # Chosen hits never overlap, so kept sorted by start their ends are sorted too: one bisection finds the
-    # only neighbours a candidate could overlap (comparing with every chosen hit was quadratic in hits).
+def _has_digit(pattern: str) -> bool:
+    return any(char.isascii() and char.isdigit() for char in pattern)
+
+
+def _at_word_boundaries(
+    text: str, normalized: Callable[[], NormalizedText], start: int, end: int, payload: _Pattern
+) -> bool:
+    """ASCII terms (sb, tmd, 12315) must not match inside a longer word or number (USB, 4001231500).
+
+    `text` is the searched text (folded, or a same-length rewrite of it); a separator that normalisation
+    removed (a space, "[数字x]"'s bracket) still counts as a boundary.
+    """
+    if payload.ascii_start and start > 0 and _is_ascii_word(text[start - 1]):
+        if not normalized().gap_before(start):
+            return False
+    if payload.ascii_end and end < len(text) and _is_ascii_word(text[end]):
+        if not normalized().gap_before(end):
+            return False
+    return True
+
+
+def _longest_non_overlapping(candidates: list[tuple[int, int, T]]) -> list[tuple[int, int, T]]:
+    """Keep the longest hit among overlapping ones (leftmost, then first found, on ties); return them in order."""
+    # The chosen hits never overlap, so kept sorted by start they are sorted by end too: one bisection finds
+    # the only two neighbours a candidate could collide with (text full of hits stays n log n, not n²).
+    chosen: list[tuple[int, int, T]] = []
     starts: list[int] = []
-    chosen: list[tuple[int, int, tuple[LexiconEntry, ...]]] = []
     for candidate in sorted(candidates, key=lambda hit: (hit[0] - hit[1], hit[0])):
         start, end, _ = candidate
-        at = bisect.bisect_left(starts, start)
-        if at < len(chosen) and chosen[at][0] < end:
-            continue  # the next chosen hit starts inside this one
+        at = bisect.bisect_right(starts, start)
         if at > 0 and chosen[at - 1][1] > start:
-            continue  # the previous chosen hit ends inside this one
+            continue
+        if at < len(chosen) and chosen[at][0] < end:
+            continue
         starts.insert(at, start)
         chosen.insert(at, candidate)
     return chosen

@@ -8,7 +8,7 @@ from typing import Literal
 
 Speaker = Literal["agent", "customer", "unknown"]
 Channel = Literal["phone", "chat"]
-FindingKind = Literal["sensitive_word", "pii", "service_norm", "emotion"]
+FindingKind = Literal["sensitive_word", "pii", "service_norm", "emotion", "abuse"]
 EmotionLabel = Literal["neutral", "happy", "angry", "sad", "anxious", "surprised"]
 EMOTION_LABELS: tuple[EmotionLabel, ...] = ("neutral", "happy", "angry", "sad", "anxious", "surprised")
 NEGATIVE_EMOTIONS: frozenset[str] = frozenset({"angry", "sad", "anxious"})
@@ -40,14 +40,32 @@ class Severity(IntEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class WordTiming:
+    """When one recognised word was spoken: [start, end) in its utterance's text, times in ms of the file.
+
+    Carries no text, so it can travel with a masked utterance without carrying what the mask removed.
+    """
+
+    start: int
+    end: int
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Utterance:
-    """One turn of a conversation; `text` is whatever the stage received (masked once PII ran)."""
+    """One turn of a conversation; `text` is whatever the stage received (masked once PII ran).
+
+    `words` comes from ASR with word timestamps only (offsets into this `text`, before masking); stages
+    that change the text drop it.
+    """
 
     index: int
     speaker: Speaker
     text: str
     start_ms: int | None = None
     end_ms: int | None = None
+    words: tuple[WordTiming, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,8 @@ POLICY: Final[Mapping[str, frozenset[Role] | Access]] = {
     "list_conversations": _roles(SUPERVISOR, AUDITOR),  # GET /v1/conversations
     # Listening to a recording.
     "get_conversation_audio": _roles(SUPERVISOR, AUDITOR),  # GET /v1/conversations/{id}/audio
+    # The unredacted original (kept only with AUDIT_KEEP_UNREDACTED_AUDIO): admin only.
+    "get_conversation_audio_original": _roles(),  # GET /v1/conversations/{id}/audio/original
     # Reviews: supervisors decide; auditors read the history.
     "review_conversation": _roles(SUPERVISOR),  # POST /v1/conversations/{id}/review
     "list_reviews": _roles(SUPERVISOR, AUDITOR),  # GET /v1/conversations/{id}/reviews
@@ -67,6 +69,8 @@ POLICY: Final[Mapping[str, frozenset[Role] | Access]] = {
     "revoke_api_key": _roles(),  # DELETE /v1/admin/keys/{key_id}
     "reload_lexicons": _roles(),  # POST /v1/admin/lexicons/reload
     "admin_health": _roles(),  # GET /v1/admin/health
+    # Who read which conversation or recording (app.access_log): for the privacy officer, admin only.
+    "list_access_log": _roles(),  # GET /v1/admin/access-log
 }
 
 

@@ -11,6 +11,7 @@ from app.conversations.schemas import (
     EmotionSummary,
     FindingRead,
     KeywordRead,
+    RedactionRead,
     ReviewRead,
     UtteranceRead,
 )
@@ -106,4 +107,5 @@ def to_read(
         else [],
         job_id=job_id,
         audio_available=conv.audio_path is not None and conv.audio_deleted_at is None,
+        redactions=[RedactionRead.model_validate(r) for r in conv.audio_redactions or []],
     )

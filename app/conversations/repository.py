@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.conversations.enums import ConversationStatus
 from app.db import Conversation, Finding, Job, Keyword, Utterance
-from app.errors import AppError
+from app.pagination import cursor_time, decode_cursor, encode_cursor
 from pipelines.types import Severity
-
-
-class InvalidCursor(AppError):
-    status_code = 400
-    code = "invalid_cursor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,34 +131,16 @@ def _conditions(f: ConversationFilters) -> list[ColumnElement[bool]]:
 
 
 def _encode_cursor(row: Conversation) -> str:
-    raw = json.dumps([row.severity, row.started_at.isoformat(), str(row.id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    return encode_cursor([row.severity, row.started_at.isoformat(), str(row.id)])
 
 
-# Our cursors are about 130 characters; anything much longer was not issued by this API.
-MAX_CURSOR_CHARS = 256
-
-
-def _decode_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
-    """The keyset position in a cursor `_encode_cursor` made; anything else is InvalidCursor, whatever it holds."""
-    try:
-        if len(cursor) > MAX_CURSOR_CHARS:
-            raise ValueError("too long")
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        if not isinstance(decoded, list) or len(decoded) != 3:
-            raise ValueError("not a 3-item list")
-        severity, started_raw, ident = decoded
-        if type(severity) is not int or not 0 <= severity <= max(Severity):
-            raise ValueError("bad severity")
-        if not isinstance(started_raw, str) or not isinstance(ident, str):
-            raise ValueError("bad types")
-        started = datetime.fromisoformat(started_raw)
-        # Stored times are UTC in years the API accepts; a zone-less or far-out time cannot come from us.
-        if started.utcoffset() is None or not 1 < started.year < 9999:
-            raise ValueError("bad time")
-        return severity, started.astimezone(UTC), uuid.UUID(ident)
-    except Exception as exc:  # every malformed cursor (even a RecursionError) is the client's error
-        raise InvalidCursor("cursor is not one this API returned") from exc
+def _position(values: list[Any]) -> tuple[int, datetime, uuid.UUID]:
+    severity, started, ident = values
+    if type(severity) is not int or not 0 <= severity <= max(Severity):
+        raise ValueError("bad severity")
+    if not isinstance(ident, str):
+        raise ValueError("bad id")
+    return severity, cursor_time(started), uuid.UUID(ident)
 
 
 def search(
@@ -175,7 +151,7 @@ def search(
     total = session.scalar(select(func.count()).select_from(Conversation).where(*conditions)) or 0
     stmt: Select[Conversation] = select(Conversation).where(*conditions)
     if cursor is not None:
-        sev, started, ident = _decode_cursor(cursor)
+        sev, started, ident = decode_cursor(cursor, _position)
         C = Conversation
         stmt = stmt.where(
             or_(

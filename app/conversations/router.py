@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from app.access_log import service as access_log
+from app.access_log.enums import AccessKind
 from app.auth.dependencies import Caller
 from app.conversations import presenters, repository, service
 from app.conversations.repository import ConversationFilters
@@ -99,6 +101,7 @@ def get_conversation(conversation_id: uuid.UUID, session: DbSession, key: Caller
     """One conversation: masked utterances, findings with offsets, keywords, score breakdown, reviews."""
     conv = service.get_conversation(session, conversation_id=conversation_id)
     job_id = repository.job_id_for(session, conversation_id=conv.id)
+    access_log.record_read(session, key=key, conversation_id=conv.id, kind=AccessKind.CONVERSATION)
     return presenters.to_read(conv, job_id=job_id, role=key.role)
 
 

@@ -67,6 +67,16 @@ class UtteranceRead(BaseModel):
     emotion_probs: dict[str, float] | None = None
 
 
+class RedactionRead(BaseModel):
+    """A stretch of the recording silenced because it spoke personal data (times in ms from the start)."""
+
+    start_ms: int
+    end_ms: int
+    kind: str
+    speaker: str
+    channel: int
+
+
 class FindingRead(BaseModel):
     kind: str
     category: str
@@ -142,6 +152,7 @@ class ConversationRead(ConversationSummary):
     reviews: list[ReviewRead]
     job_id: uuid.UUID | None = None
     audio_available: bool = False
+    redactions: list[RedactionRead] = []
 
 
 class BatchItemResult(BaseModel):
@@ -188,7 +199,7 @@ class ConversationSearch(BaseModel):
     keyword: SafeStr | None = Field(default=None, max_length=100, description="a keyword extracted by jieba")
     q: SafeStr | None = Field(default=None, min_length=1, max_length=100, description="substring of the text")
     category: SafeStr | None = Field(default=None, max_length=64, description="finding category")
-    kind: Literal["sensitive_word", "pii", "service_norm", "emotion"] | None = None
+    kind: Literal["sensitive_word", "pii", "service_norm", "emotion", "abuse"] | None = None
     term: SafeStr | None = Field(default=None, max_length=200, description="the matched term of a finding")
     agent_id: SafeStr | None = Field(default=None, max_length=100)
     channel: Literal["phone", "chat"] | None = None

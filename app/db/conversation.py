@@ -56,6 +56,10 @@ class Conversation(IdMixin, TimestampMixin, Base):
     audio_content_type: Mapped[str | None] = mapped_column(String(100))
     audio_duration_s: Mapped[float | None] = mapped_column(Float)
     audio_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # spoken personal data silenced in the stored recording (issue 15): [{start_ms, end_ms, kind, speaker,
+    # channel, utterance_index}]; the unredacted original, kept only with AUDIT_KEEP_UNREDACTED_AUDIO
+    audio_redactions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    audio_original_path: Mapped[str | None] = mapped_column(String(500))
 
     utterances: Mapped[list[Utterance]] = relationship(
         back_populates="conversation", cascade="all, delete-orphan", order_by="Utterance.index"

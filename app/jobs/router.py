@@ -5,9 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Form, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
 
+from app.access_log import service as access_log
+from app.access_log.enums import AccessKind
+from app.audio.serving import audio_response
+from app.audio.store import AudioStore
 from app.auth.dependencies import Caller
 from app.deps import AppSettings, DbSession
 from app.errors import error_responses
@@ -62,10 +66,46 @@ def get_job(job_id: uuid.UUID, session: DbSession, _key: Caller) -> JobRead:
 
 @router.get(
     "/v1/conversations/{conversation_id}/audio",
-    response_class=FileResponse,
-    responses={200: {"content": {"audio/*": {}}}, **error_responses(401, 403, 404)},
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"audio/*": {}}},
+        206: {"content": {"audio/*": {}}, "description": "the requested range"},
+        **error_responses(401, 403, 404, 416, 422, 500),
+    },
 )
-def get_conversation_audio(conversation_id: uuid.UUID, session: DbSession, _key: Caller) -> FileResponse:
-    """Stream the stored recording (supports HTTP range requests for seeking to a finding)."""
+def get_conversation_audio(
+    conversation_id: uuid.UUID, request: Request, session: DbSession, settings: AppSettings, key: Caller
+) -> StreamingResponse:
+    """Stream the recording, decrypted on the fly (single HTTP ranges for seeking to a finding).
+
+    Every read is written to the access log. A stored file that does not verify is never served (500
+    `audio_corrupt`).
+    """
     path, content_type = service.audio_file(session, conversation_id=conversation_id)
-    return FileResponse(path, media_type=content_type, filename=path.name)
+    access_log.record_read(session, key=key, conversation_id=conversation_id, kind=AccessKind.AUDIO)
+    return audio_response(
+        AudioStore(settings), path, media_type=content_type, range_header=request.headers.get("range")
+    )
+
+
+@router.get(
+    "/v1/conversations/{conversation_id}/audio/original",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"audio/*": {}}},
+        206: {"content": {"audio/*": {}}, "description": "the requested range"},
+        **error_responses(401, 403, 404, 416, 422, 500),
+    },
+)
+def get_conversation_audio_original(
+    conversation_id: uuid.UUID, request: Request, session: DbSession, settings: AppSettings, key: Caller
+) -> StreamingResponse:
+    """Stream the unredacted original recording (admins only; kept only with AUDIT_KEEP_UNREDACTED_AUDIO).
+
+    404 `no_original_audio` when none is kept. Every read is written to the access log.
+    """
+    path, content_type = service.original_audio_file(session, conversation_id=conversation_id)
+    access_log.record_read(session, key=key, conversation_id=conversation_id, kind=AccessKind.AUDIO_ORIGINAL)
+    return audio_response(
+        AudioStore(settings), path, media_type=content_type, range_header=request.headers.get("range")
+    )

@@ -32,7 +32,9 @@ def _whisper(model_dir: Path, compute_type: str, threads: int) -> Transcriber:
 
     # Loaded on the first job, once per process: services that never get audio never pay for it.
     return Transcriber(
-        load_whisper(model_dir, compute_type=compute_type, cpu_threads=threads), TranscribeOptions()
+        # Word timestamps locate spoken personal data for audio redaction (app.audio.redaction).
+        load_whisper(model_dir, compute_type=compute_type, cpu_threads=threads),
+        TranscribeOptions(word_timestamps=True),
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import mimetypes
 import time
 import uuid
 from datetime import timedelta
@@ -15,6 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audio.exceptions import AudioUnreadable
+from app.audio.redaction import apply_redaction, finish_redaction, redact_recording
+from app.audio.store import AudioStore
 from app.conversations import repository as conversations
 from app.conversations.audit import audit_transcript, record_transcript
 from app.conversations.enums import ConversationStatus
@@ -33,25 +36,8 @@ from pipelines.asr import AudioDecodeError, LayoutError, Transcriber, check_layo
 log = logging.getLogger(__name__)
 
 
-_CHUNK = 1 << 20
-
-
 class AudioRejected(Unprocessable):
     code = "invalid_audio"
-
-
-def _save_upload(stream: BinaryIO, target: Path, *, limit: int) -> tuple[int, str]:
-    """Copy the upload to disk, refusing it as soon as it passes `limit` bytes; returns (size, sha256)."""
-    digest = hashlib.sha256()
-    size = 0
-    with target.open("wb") as out:
-        while chunk := stream.read(_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"recording is larger than {limit} bytes")
-            digest.update(chunk)
-            out.write(chunk)
-    return size, digest.hexdigest()
 
 
 def accept_upload(
@@ -70,21 +56,24 @@ def accept_upload(
     validate_callback_url(
         str(meta.callback_url) if meta.callback_url else None, allowlist=outbound_allowlist(settings)
     )
-    assert settings.audio_dir is not None
-    settings.audio_dir.mkdir(parents=True, exist_ok=True)
+    store = AudioStore(settings)
     conv_id = uuid.uuid4()
     suffix = Path(filename).suffix.lower()[:8] if filename else ""
-    target = settings.audio_dir / f"{conv_id}{suffix}"
+    target = store.path_for(conv_id, suffix)
     try:
-        size, sha = _save_upload(stream, target, limit=settings.max_audio_bytes)
+        stored = store.save_upload(
+            stream, conversation_id=conv_id, suffix=suffix, limit=settings.max_audio_bytes
+        )
+        size, sha = stored.size, stored.sha256
         existing = conversations.get_by_external_id(session, external_id=meta.external_id)
         if existing is not None:
-            target.unlink(missing_ok=True)
+            store.delete(target)
             return (*_existing_upload(session, existing, sha), False)
         if size == 0:
             raise AudioRejected("the uploaded file is empty")
         try:
-            info = probe_audio(target)
+            with store.open_plain(target) as plain:
+                info = probe_audio(plain)
         except AudioDecodeError as exc:
             raise UnsupportedMediaType(f"not a decodable recording: {exc}", code="unsupported_audio") from exc
         if info.duration_s > settings.max_audio_seconds:
@@ -96,7 +85,7 @@ def accept_upload(
         except LayoutError as exc:
             raise AudioRejected(str(exc), code="layout_mismatch") from exc
     except BaseException:
-        target.unlink(missing_ok=True)
+        store.delete(target)
         raise
 
     conv = Conversation(
@@ -125,7 +114,7 @@ def accept_upload(
         with session.begin_nested():
             session.add_all([conv, job])
     except IntegrityError:
-        target.unlink(missing_ok=True)
+        store.delete(target)
         winner = conversations.get_by_external_id(session, external_id=meta.external_id)
         if winner is None:
             raise
@@ -169,6 +158,17 @@ def audio_file(session: Session, *, conversation_id: uuid.UUID) -> tuple[Path, s
     return Path(conv.audio_path), conv.audio_content_type or "application/octet-stream"
 
 
+def original_audio_file(session: Session, *, conversation_id: uuid.UUID) -> tuple[Path, str]:
+    """Path and content type of the unredacted original, kept only with AUDIT_KEEP_UNREDACTED_AUDIO."""
+    audio_file(session, conversation_id=conversation_id)  # the same 404s first
+    conv = conversations.get(session, conversation_id=conversation_id)
+    assert conv is not None
+    if conv.audio_original_path is None or not Path(conv.audio_original_path).is_file():
+        raise NotFound("no unredacted original is kept for this recording", code="no_original_audio")
+    path = Path(conv.audio_original_path)
+    return path, mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
 class _Progress:
     """Writes transcription progress to the job row at most once a second (its own short transactions)."""
 
@@ -201,10 +201,11 @@ def process_job(
         options = json.loads(job.options or "{}")
         audio_path, channel = Path(conv.audio_path), conv.channel
     try:
-        transcript = transcriber.transcribe(
-            audio_path, layout=options.get("channel_layout", "mono"), progress=_Progress(factory, job_id)
-        )
-    except (AudioDecodeError, LayoutError) as exc:
+        with AudioStore(settings).open_plain(audio_path) as plain:  # decrypted copy, deleted right after
+            transcript = transcriber.transcribe(
+                plain, layout=options.get("channel_layout", "mono"), progress=_Progress(factory, job_id)
+            )
+    except (AudioDecodeError, LayoutError, AudioUnreadable) as exc:
         error = f"audio could not be decoded: {exc}"
         return lifecycle.fail_job(factory, settings=settings, job_id=job_id, error=error, retry=False)
     except Exception as exc:
@@ -222,6 +223,14 @@ def process_job(
     # Audited outside any transaction (SQLite's write lock is not held while the model runs); then the
     # transcript, its audit and the job's end commit together: a crash before that leaves the job to retry.
     audit = audit_transcript(runtime, channel=channel, utterances=tuple(transcript.utterances))
+    try:  # spoken PII silenced before the transcript is stored: the stored recording is never less private
+        redacted = redact_recording(
+            settings, masker=runtime.pipeline.stages.masker, transcript=transcript, audio_path=audio_path
+        )
+    except Exception as exc:
+        log.exception("redaction failed for job %s", job_id)
+        error = f"redaction failed: {type(exc).__name__}: {exc}"
+        return lifecycle.fail_job(factory, settings=settings, job_id=job_id, error=error, retry=True)
     with session_scope(factory) as s:
         job = get_job(s, job_id=job_id)
         if job.status in TERMINAL:  # ended meanwhile (recovery took this worker for dead): that ending stands
@@ -229,8 +238,10 @@ def process_job(
         conv = conversations.get(s, conversation_id=job.conversation_id)
         assert conv is not None
         record_transcript(s, conv=conv, audit=audit)
+        apply_redaction(conv, result=redacted, settings=settings)
         conv.audio_duration_s = transcript.duration_s
         status = lifecycle.complete(job, conv)
+    finish_redaction(settings, result=redacted)
     lifecycle.deliver_callback(factory, settings=settings, job_id=job_id)
     return status
 
@@ -248,11 +259,14 @@ def purge_expired_audio(session: Session, *, settings: Settings) -> int:
         )
     )
     count = 0
+    store = AudioStore(settings)
     for conv in rows:
         job = repository.get_for_conversation(session, conversation_id=conv.id)
         if job is not None and job.status not in TERMINAL:
             continue  # still needed for transcription
-        Path(conv.audio_path or "").unlink(missing_ok=True)
+        store.delete(Path(conv.audio_path or ""))
+        if conv.audio_original_path is not None:  # the unredacted original, when kept
+            store.delete(Path(conv.audio_original_path))
         conv.audio_deleted_at = utcnow()
         count += 1
     session.flush()

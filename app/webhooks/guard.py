@@ -28,13 +28,17 @@ class UnsafeUrl(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AllowList:
-    """Hosts (exact names) and networks (CIDRs or single addresses) outbound calls may reach anyway."""
+    """Hosts (exact names) and networks (CIDRs or single addresses) outbound calls may reach anyway.
+
+    `http`: whether plain http:// URLs may be called at all (setting `allow_http_callbacks`).
+    """
 
     hosts: frozenset[str] = frozenset()
     networks: tuple[IPNetwork, ...] = ()
+    http: bool = True
 
     @classmethod
-    def parse(cls, value: str) -> AllowList:
+    def parse(cls, value: str, *, allow_http: bool = True) -> AllowList:
         """From a comma-separated setting: `hooks.internal, 10.0.0.0/8, 127.0.0.1`."""
         hosts: set[str] = set()
         networks: list[IPNetwork] = []
@@ -46,7 +50,7 @@ class AllowList:
                 networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
             except ValueError:
                 hosts.add(item)
-        return cls(frozenset(hosts), tuple(networks))
+        return cls(frozenset(hosts), tuple(networks), allow_http)
 
     def names(self, host: str) -> bool:
         """True if the host name itself is allow-listed."""
@@ -93,10 +97,13 @@ class Target:
 
 
 def check_static(url: str, allow: AllowList) -> tuple[SplitResult, str, int]:
-    """Checks that need no DNS: scheme, no user-info, a host, no numeric host forms, literal addresses."""
+    """Checks that need no DNS: scheme (http only if allowed), no user-info, a host, no numeric host forms, literal addresses."""
     parts = urlsplit(url)
     if parts.scheme not in _DEFAULT_PORTS:
         raise UnsafeUrl("only http and https URLs are allowed")
+    if parts.scheme == "http" and not allow.http:
+        # Callbacks carry conversation ids, scores and flags: not in clear text unless a setting says so.
+        raise UnsafeUrl("plain http:// is refused; use https:// (or set AUDIT_ALLOW_HTTP_CALLBACKS=true)")
     if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         raise UnsafeUrl("credentials (user:password@) are not allowed in the URL")
     host = (parts.hostname or "").rstrip(".")

@@ -8,8 +8,8 @@ from app.webhooks.guard import AllowList, UnsafeUrl, check_url
 
 
 def outbound_allowlist(settings: Settings) -> AllowList:
-    """What outbound calls may reach under these settings (allow-listed hosts and networks)."""
-    return AllowList.parse(settings.outbound_allowlist)
+    """What outbound calls may reach under these settings (allow-listed hosts and networks, plain http or not)."""
+    return AllowList.parse(settings.outbound_allowlist, allow_http=bool(settings.allow_http_callbacks))
 
 
 def validate_callback_url(url: str | None, *, allowlist: AllowList | str) -> None:

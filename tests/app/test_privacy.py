@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.db import ApiKey, Conversation, Review
+from app.db import ApiKey, Base, Conversation, Review
 from app.db.session import session_scope
+from app.settings import REPO_ROOT
 from tests.factories.conversations import transcript, utterance
 
 PHONE = "13812345678"
@@ -104,3 +110,87 @@ class TestKeyNames:
         assert (name.startswith("张三"), MASKED_PHONE in name, PHONE in name) == (True, True, False)
         assert name in _stored(client)[2]
         assert all(PHONE not in stored for stored in _stored(client)[2])
+
+
+AUDIT = Path(sys.executable).with_name("audit")
+CORPUS = REPO_ROOT / "tests" / "pipelines" / "data" / "pii_corpus.jsonl"
+
+
+def _corpus() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+
+
+def _raw_values(cases: list[dict[str, Any]]) -> set[str]:
+    """Every personal value of the corpus as it was written, and as its bare digits (when it has them)."""
+    values = {v["raw"] for c in cases for v in c["pii"]}
+    return values | {v["value"] for c in cases for v in c["pii"] if v["value"].isdigit()}
+
+
+def _database_rows(client: TestClient) -> str:
+    """Every row of every table, as text."""
+    factory = client.app.state.session_factory  # type: ignore[attr-defined]
+    with session_scope(factory, read_only=True) as s:
+        return "\n".join(
+            json.dumps(list(row), ensure_ascii=False, default=str)
+            for table in Base.metadata.sorted_tables
+            for row in s.execute(select(table))
+        )
+
+
+def _sqlite_bytes(url: str) -> str:
+    """The SQLite database files (WAL included) as they lie on disk: deleted or old row versions too."""
+    db = Path(url.removeprefix("sqlite:///"))
+    files = [p for p in (db, db.with_name(db.name + "-wal")) if p.is_file()]
+    return "\n".join(p.read_bytes().decode("utf-8", errors="replace") for p in files)
+
+
+class TestCorpusLeavesNoTrace:
+    """Issue 9: the database, search and export hold no raw value of the PII corpus after it is posted."""
+
+    def test_no_raw_value_stored_found_or_exported(
+        self, client: TestClient, auth: dict[str, dict[str, str]], backend_url: str, tmp_path: Path
+    ) -> None:
+        cases = [c for c in _corpus() if c["pii"]]
+        texts = [c["text"] for c in cases]
+        phones = [v["raw"] for c in cases for v in c["pii"] if v["kind"] == "mobile" and v["raw"].isdigit()]
+        ids = []
+        for n, start in enumerate(range(0, len(texts), 50)):
+            chunk = [utterance("customer", t) for t in texts[start : start + 50]]
+            payload = transcript(f"pii-corpus-{n}", chunk, customer_id=phones[n])
+            resp = client.post("/v1/conversations", json=payload, headers=auth["ingest"])
+            assert resp.status_code == 201, resp.text
+            ids.append(resp.json()["id"])
+        note = {"status": "reviewed", "note": f"客户留了{phones[0]}和{texts[1]}"}
+        assert (
+            client.post(
+                f"/v1/conversations/{ids[0]}/review", json=note, headers=auth["supervisor"]
+            ).status_code
+            == 200
+        )
+        raw = _raw_values(cases)
+        assert len(ids) == 5
+        assert len(raw) == 369
+
+        rows = _database_rows(client)
+        assert sorted(v for v in raw if v in rows) == []
+        if backend_url.startswith("sqlite"):
+            # Page bytes hold hashes and binary data where a short digit string can occur by chance.
+            on_disk = _sqlite_bytes(backend_url)
+            assert sorted(v for v in raw if len(v) >= 9 and v in on_disk) == []
+        found = {
+            p: client.get("/v1/conversations", params={"q": p}, headers=auth["auditor"]).json()["total"]
+            for p in phones[:20]
+        }
+        assert found == dict.fromkeys(phones[:20], 0)
+        env = {**os.environ, "AUDIT_DATABASE_URL": backend_url, "AUDIT_DATA_DIR": str(tmp_path)}
+        for fmt in ("jsonl", "csv"):
+            exported = subprocess.run(
+                [str(AUDIT), "export", "--format", fmt],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            ).stdout
+            assert exported.count("\n") > 250  # one row per finding: every masked value is a finding
+            assert sorted(v for v in raw if v in exported) == []

@@ -39,6 +39,8 @@ README_MATRIX: dict[str, set[str] | str] = {
     "revoke_api_key": {"admin"},
     "reload_lexicons": {"admin"},
     "admin_health": {"admin"},
+    "list_access_log": {"admin"},
+    "get_conversation_audio_original": {"admin"},
 }
 
 

@@ -120,6 +120,8 @@ class TestSpeakerScope:
         assert _spans(text, matcher.find(text, speaker="unknown")) == [("投诉升级", "12315", "12315")]
         assert _spans(text, matcher.find(text, speaker="customer")) == [
             ("投诉升级", "投诉", "投诉"),
+            # a customer-scope regex rule, reported beside the words it contains
+            ("投诉升级", "再不…就投诉", "再不解决我就打12315"),
             ("投诉升级", "12315", "12315"),
         ]
 
@@ -235,10 +237,17 @@ class TestFindings:
             Utterance(index=1, speaker="agent", text="这个小妹也不知道呢"),
             Utterance(index=2, speaker="customer", text="我要投訴，打１２３１５"),
         ]
+
+        def word(category: str, severity: Severity, term: str, index: int, start: int, end: int) -> Finding:
+            rule = f"lexicon:{category}"
+            return Finding(
+                "sensitive_word", category, severity, rule, term, index, start, end, "variant=exact"
+            )
+
         assert matcher.findings(utterances) == [
-            Finding("sensitive_word", "服务禁语", Severity.GENERAL, "lexicon:服务禁语", "不知道", 1, 5, 8),
-            Finding("sensitive_word", "投诉升级", Severity.IMPORTANT, "lexicon:投诉升级", "投诉", 2, 2, 4),
-            Finding("sensitive_word", "投诉升级", Severity.MAJOR, "lexicon:投诉升级", "12315", 2, 6, 11),
+            word("服务禁语", Severity.GENERAL, "不知道", 1, 5, 8),
+            word("投诉升级", Severity.IMPORTANT, "投诉", 2, 2, 4),
+            word("投诉升级", Severity.MAJOR, "12315", 2, 6, 11),
         ]
 
 

@@ -1,0 +1,1 @@
+"""Recordings at rest: envelope encryption and the store that reads and writes recording files."""
