@@ -7,10 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from models.abuse.data import Example, jddc_bucket, load_cold, load_cs_examples, load_jddc_turns
 from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
+from models.emotion.train_features import save_features
 
 FEATURE_DIR = REPO_ROOT / "var" / "abuse" / "features"
 
@@ -47,15 +46,7 @@ def extract(names: list[str], *, model_dir: Path, out_dir: Path, threads: int, f
         examples = table[name]()
         start = time.perf_counter()
         feats = clf.features([e.text for e in examples])
-        tmp = out_dir / f"{name}.tmp.npz"
-        np.savez(
-            tmp,
-            feats=feats.numpy().astype(np.float16),
-            labels=np.array([e.label for e in examples]),
-            texts=np.array([e.text for e in examples]),
-            sources=np.array([e.source for e in examples]),
-        )
-        tmp.rename(target)
+        save_features(target, feats, examples)
         dt = time.perf_counter() - start
         print(f"{name}: {len(examples)} texts in {dt:.0f} s ({len(examples) / dt:.1f}/s)", flush=True)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,16 +93,22 @@ def extract(names: list[str], *, model_dir: Path, out_dir: Path, threads: int, m
         examples = table[name]()
         start = time.perf_counter()
         feats = clf.features([e.text for e in examples]).reshape(len(examples), len(ALL_LAYERS), -1)
-        np.savez(
-            target.with_suffix(".tmp.npz"),
-            feats=feats.numpy().astype(np.float16),
-            labels=np.array([e.label for e in examples]),
-            texts=np.array([e.text for e in examples]),
-            sources=np.array([e.source for e in examples]),
-        )
-        target.with_suffix(".tmp.npz").rename(target)
+        save_features(target, feats, examples)
         dt = time.perf_counter() - start
         print(f"{name}: {len(examples)} texts in {dt:.0f} s ({len(examples) / dt:.1f}/s)", flush=True)
+
+
+def save_features(target: Path, feats: torch.Tensor, examples: Sequence[Any]) -> None:
+    """Write a feature cache (float16 features, labels, texts, sources) atomically: a half-written file never counts."""
+    tmp = target.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        feats=feats.numpy().astype(np.float16),
+        labels=np.array([e.label for e in examples]),
+        texts=np.array([e.text for e in examples]),
+        sources=np.array([e.source for e in examples]),
+    )
+    tmp.rename(target)
 
 
 def main() -> None:

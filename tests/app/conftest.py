@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,23 @@ def keys(client: TestClient) -> dict[str, str]:
 def auth(keys: dict[str, str]) -> dict[str, dict[str, str]]:
     """Authorization headers per role."""
     return {role: {"Authorization": f"Bearer {key}"} for role, key in keys.items()}
+
+
+@pytest.fixture
+def lexicon_dir(tmp_path: Path) -> Path:
+    """A QA lead's editable copy of the lexicons."""
+    target = tmp_path / "lexicons"
+    shutil.copytree(REPO_ROOT / "lexicons", target)
+    return target
+
+
+@pytest.fixture
+def admin_client(tmp_path: Path, lexicon_dir: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """An app of its own on SQLite over `lexicon_dir`, and an admin key's headers (lexicon edits and reloads)."""
+    url = f"sqlite:///{tmp_path / 'lexicons.db'}"
+    upgrade(url)
+    app = create_app(make_settings(tmp_path, url, lexicon_dir=lexicon_dir))
+    with TestClient(app) as client:
+        with session_scope(app.state.session_factory) as s:
+            _, key = create_key(s, name="lead", role="admin")
+        yield client, {"Authorization": f"Bearer {key}"}

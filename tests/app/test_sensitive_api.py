@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from app.auth.service import create_key
-from app.db.migrate import upgrade
-from app.db.session import session_scope
-from app.main import create_app
-from app.settings import REPO_ROOT
-from tests.app.conftest import make_settings
 from tests.factories.conversations import transcript, utterance
 
 EVASIONS = [
@@ -83,25 +74,6 @@ class TestEvasionKinds:
         resp = client.post("/v1/conversations", json=transcript("evasion-3", chat), headers=auth["ingest"])
         assert resp.status_code == 201
         assert _words(resp.json()) == []
-
-
-@pytest.fixture
-def lexicon_dir(tmp_path: Path) -> Path:
-    """A QA lead's editable copy of the lexicons."""
-    target = tmp_path / "lexicons"
-    shutil.copytree(REPO_ROOT / "lexicons", target)
-    return target
-
-
-@pytest.fixture
-def admin_client(tmp_path: Path, lexicon_dir: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    url = f"sqlite:///{tmp_path / 'regex.db'}"
-    upgrade(url)
-    app = create_app(make_settings(tmp_path, url, lexicon_dir=lexicon_dir))
-    with TestClient(app) as client:
-        with session_scope(app.state.session_factory) as s:
-            _, key = create_key(s, name="lead", role="admin")
-        yield client, {"Authorization": f"Bearer {key}"}
 
 
 def _add_rule(lexicon_dir: Path, line: str) -> None:
