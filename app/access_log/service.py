@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 from app.access_log import repository
 from app.access_log.enums import AccessKind
 from app.access_log.repository import AccessLogFilters
-from app.db import AccessLogEntry, ApiKey
+from app.auth.principal import Principal
+from app.db import AccessLogEntry
 
 
-def record_read(session: Session, *, key: ApiKey, conversation_id: uuid.UUID, kind: AccessKind) -> None:
+def record_read(session: Session, *, key: Principal, conversation_id: uuid.UUID, kind: AccessKind) -> None:
     """Log that `key` read a conversation or recording; in the request's transaction, so no read goes unlogged."""
     repository.add(
         session,

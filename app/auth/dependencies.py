@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.policy import PUBLIC, allowed_roles
+from app.auth.policy import PUBLIC, Role, allowed_roles
+from app.auth.principal import Principal, PrincipalKind
 from app.auth.service import find_active_key
-from app.db import ApiKey
 from app.deps import DbSession
 from app.errors import Forbidden, Unauthorized
 
@@ -20,7 +20,7 @@ def authorize(
     request: Request,
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey:
+) -> Principal:
     """Admit a valid key whose role the policy table lists for the matched route; refuse unlisted routes."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
@@ -33,8 +33,8 @@ def authorize(
         raise Forbidden("this route has no access policy", code="no_policy")
     if key.role not in allowed:
         raise Forbidden(f"role {key.role!r} may not do this; needs one of {', '.join(sorted(allowed))}")
-    return key
+    return Principal(id=key.id, kind=PrincipalKind.KEY, name=key.name, role=Role(key.role))
 
 
 # The one role alias for route signatures: which roles it admits is the policy table's answer for the route.
-Caller = Annotated[ApiKey, Depends(authorize)]
+Caller = Annotated[Principal, Depends(authorize)]

@@ -71,6 +71,11 @@ POLICY: Final[Mapping[str, frozenset[Role] | Access]] = {
     "admin_health": _roles(),  # GET /v1/admin/health
     # Who read which conversation or recording (app.access_log): for the privacy officer, admin only.
     "list_access_log": _roles(),  # GET /v1/admin/access-log
+    # --- alerts (issue 10) ---
+    # --- reports (issue 10) ---
+    # --- appeals, agent role, rule tuning and versions (issue 10) ---
+    # --- console sign-in and users (issue 10) ---
+    # --- task queue, jobs and metrics (issue 12) ---
 }
 
 

@@ -41,6 +41,11 @@ README_MATRIX: dict[str, set[str] | str] = {
     "admin_health": {"admin"},
     "list_access_log": {"admin"},
     "get_conversation_audio_original": {"admin"},
+    # --- alerts (issue 10) ---
+    # --- reports (issue 10) ---
+    # --- appeals, agent role, rule tuning and versions (issue 10) ---
+    # --- console sign-in and users (issue 10) ---
+    # --- task queue, jobs and metrics (issue 12) ---
 }
 
 
