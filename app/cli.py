@@ -11,7 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
+from app.demo.cli import demo_app
+from app.dev.cli import dev_app
 from app.settings import get_settings
+from app.users.cli import users_app
 
 app = typer.Typer(help="Conversation audit service (客服智能质检).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -24,6 +27,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(audio_app, name="audio")
+app.add_typer(users_app, name="users")
+app.add_typer(demo_app, name="demo")
+app.add_typer(dev_app, name="dev")
 
 
 def _session_factory() -> Any:
@@ -88,8 +94,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="ingest | supervisor | auditor | admin")],
+    role: Annotated[str, typer.Option(help="ingest | supervisor | auditor | admin | agent")],
     name: Annotated[str | None, typer.Option(help="who uses the key")] = None,
+    agent_id: Annotated[
+        str | None, typer.Option("--agent-id", help="role agent only: the agent whose conversations it sees")
+    ] = None,
 ) -> None:
     """Create an API key and print it once."""
     from app.auth.service import create_key
@@ -98,7 +107,7 @@ def keys_create(
 
     try:
         with session_scope(_session_factory()) as session:
-            row, plain = create_key(session, name=name or role, role=role)
+            row, plain = create_key(session, name=name or role, role=role, agent_id=agent_id)
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
@@ -136,10 +145,12 @@ def import_(
 
     from app.conversations.service import create_batch
     from app.db.session import session_scope
+    from app.rules.sync import follow_stored_rules
     from app.runtime import AuditRuntime
 
     factory = _session_factory()
     runtime = AuditRuntime(get_settings())
+    follow_stored_rules(runtime, factory)
     counts = {"stored": 0, "existing": 0, "failed": 0, "flagged": 0}
 
     def flush(chunk: list[tuple[int, dict[str, Any] | None, str | None]]) -> None:
@@ -229,26 +240,67 @@ def export(
 
 @app.command()
 def worker(
+    queues: Annotated[
+        str, typer.Option("--queues", help="comma-separated: asr (Whisper), audit (text stages)")
+    ] = "asr,audit",
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, help="tasks at once (default AUDIT_WORKERS)")
+    ] = None,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="serve this process's Prometheus metrics (0: off)")
+    ] = 0,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="address for --metrics-port")
+    ] = "127.0.0.1",
     once: Annotated[bool, typer.Option("--once", help="run what is queued, then exit")] = False,
 ) -> None:
-    """Run transcription jobs outside the API process (same database, same job table)."""
+    """Run jobs from the task queue: with AUDIT_BROKER_URL on any machine sharing database, broker and
+    audio directory; without, next to `audit serve` on one machine."""
+    import logging
     import signal
+    import threading
 
     from app.audio.service import verify_master_key
+    from app.jobs.queue import ASR, AUDIT, QUEUES
     from app.jobs.runner import JobRunner
+    from app.rules.sync import follow_stored_rules
     from app.runtime import AuditRuntime
     from app.webhooks.secret import ensure_callback_secret
 
+    # What a worker decides (recoveries, failures, takeovers) goes to its log; libraries only from WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("app").setLevel(logging.INFO)
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    if not wanted or any(q not in QUEUES for q in wanted):
+        typer.echo(f"error: --queues takes {', '.join(QUEUES)} (comma-separated)", err=True)
+        raise typer.Exit(2)
     settings = get_settings()
     ensure_callback_secret(settings)  # the worker sends the callbacks
     factory = _session_factory()
     verify_master_key(factory, settings)  # the worker decrypts recordings: a wrong key stops it here
-    runner = JobRunner(factory=factory, runtime=AuditRuntime(settings))
+    # An asr-only worker needs the masker, not the emotion model; an audit-only one never loads Whisper.
+    runtime_settings = settings if AUDIT in wanted else settings.model_copy(update={"emotion_enabled": False})
+    runtime = AuditRuntime(runtime_settings)
+    follow_stored_rules(runtime, factory)  # the active stored rules version, then polled (app.rules.sync)
+    runner = JobRunner(factory=factory, runtime=runtime, queues=wanted, concurrency=concurrency)
+    if ASR in wanted:
+        runner.preload_whisper()  # once per process, before the first message is taken
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host)
     if once:
         typer.echo(json.dumps({"jobs": runner.run_pending()}))
+        runner.stop()
         return
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     runner.start()
-    signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    typer.echo(
+        f"worker {runner.worker_id}: queues {','.join(wanted)}, concurrency {runner.concurrency}", err=True
+    )
+    stop.wait()
     runner.stop()
 
 

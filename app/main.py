@@ -10,6 +10,9 @@ from fastapi import FastAPI
 
 from app.access_log.router import router as access_log_router
 from app.admin.router import router as admin_router
+from app.alerts.router import router as alerts_router
+from app.alerts.service import start as start_alerts
+from app.appeals.router import router as appeals_router
 from app.audio.service import encrypt_existing, verify_master_key
 from app.conversations.router import router as conversations_router
 from app.db.session import make_engine, make_session_factory
@@ -18,10 +21,16 @@ from app.health.router import router as health_router
 from app.http import install_middleware
 from app.jobs.router import router as jobs_router
 from app.jobs.runner import JobRunner
+from app.metrics.http import MetricsMiddleware
+from app.metrics.router import router as metrics_router
+from app.reports.router import router as reports_router
 from app.reviews.router import router as reviews_router
+from app.rules.router import router as rules_router
+from app.rules.sync import follow_stored_rules
 from app.runtime import AuditRuntime
 from app.schemas_common import configure_timezone
 from app.settings import Settings, get_settings
+from app.users.router import router as users_router
 from app.web.router import router as web_router
 from app.webhooks.secret import ensure_callback_secret
 
@@ -46,9 +55,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if legacy := encrypt_existing(settings).rewrapped:
             log.warning("encrypted %d recordings stored before encryption at rest", legacy)
         app.state.runtime = AuditRuntime(settings)
+        follow_stored_rules(app.state.runtime, app.state.session_factory)  # the active stored rules version
+        # A broken alerts.yaml or target list stops the start-up here; the dispatcher then sends alerts.
+        app.state.alerts = start_alerts(settings, engine=engine, factory=app.state.session_factory)
         runner = JobRunner(factory=app.state.session_factory, runtime=app.state.runtime)
         app.state.job_runner = runner
-        if settings.start_worker:
+        if settings.broker_url:
+            # An API-only node: jobs run in `audit worker` processes (no Whisper here); it only sweeps.
+            runner.start_sweeper()
+            runner.start_recovery()
+        elif settings.start_worker:
             runner.start()  # recovery of jobs and of conversations left `received` first, in the background
         else:
             runner.start_recovery()  # jobs are for the workers; audits this service stored are its own
@@ -57,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runner.stop()
+            app.state.alerts.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -67,11 +84,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_middleware(app, settings)
+    app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, refusals included
     app.include_router(health_router)
     app.include_router(conversations_router)
     app.include_router(reviews_router)
+    app.include_router(appeals_router)
+    app.include_router(rules_router)
     app.include_router(jobs_router)
     app.include_router(admin_router)
     app.include_router(access_log_router)
+    app.include_router(alerts_router)
+    app.include_router(reports_router)
+    app.include_router(users_router)
     app.include_router(web_router)
+    app.include_router(metrics_router)
     return app

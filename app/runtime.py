@@ -5,14 +5,18 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipelines.abuse import AbuseScorer
-from pipelines.audit import AuditPipeline, AuditStages, build_stages
+from pipelines.audit import AuditPipeline, AuditStages, build_stages, with_rules
 from pipelines.emotion import EmotionClassifier
 from pipelines.keywords import KeywordExtractor
+from pipelines.rules import RuleSet, load_rules
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -75,6 +79,14 @@ class AuditRuntime:
             settings.lexicon_dir, keyword_extractor=_keyword_extractor(settings.lexicon_dir)
         )
         self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
+        # A stored rules version in force instead of lexicons/rules.yaml (app.rules); a lexicon reload keeps it.
+        self._rules_override: RuleSet | None = None
+        self.rules_version_id: uuid.UUID | None = None  # the stored version in force; None: the file
+        # Called (at most every `_watch_seconds`) when an audit asks for the pipeline: app.rules.sync checks
+        # there whether another process applied a new rules version.
+        self._watch: Callable[[], None] | None = None
+        self._watch_seconds = 0.0
+        self._next_watch = 0.0
         # The models and jieba's dictionary live as long as the process: moved out of the collector's view,
         # a text with many findings no longer makes each collection rescan them (measured up to 2x its cost).
         gc.freeze()
@@ -82,7 +94,38 @@ class AuditRuntime:
     @property
     def pipeline(self) -> AuditPipeline:
         """The pipeline in force now (requests keep the one they started with)."""
+        if self._watch is not None and time.monotonic() >= self._next_watch:
+            self._next_watch = time.monotonic() + self._watch_seconds
+            try:
+                self._watch()
+            except Exception as exc:  # the rules in force stay; the next check tries again
+                log.warning("could not check for a new rules version: %s", type(exc).__name__)
         return self._pipeline
+
+    def watch(self, check: Callable[[], None], *, every_seconds: float) -> None:
+        """Run `check` when the pipeline is asked for, at most every `every_seconds` (0: every time)."""
+        self._watch_seconds = every_seconds
+        self._next_watch = time.monotonic() + every_seconds
+        self._watch = check
+
+    @property
+    def current_pipeline(self) -> AuditPipeline:
+        """The pipeline in force, without a check for a new rules version (for the check itself)."""
+        return self._pipeline
+
+    def apply_rules(self, rules: RuleSet | None, *, version_id: uuid.UUID | None = None) -> str:
+        """Swap in a stored rules version, or with None lexicons/rules.yaml again; returns the audit version.
+
+        Parsed and validated before this call; the swap is one assignment, as on a lexicon reload.
+        """
+        with self._lock:
+            in_force = rules if rules is not None else load_rules(self.settings.lexicon_dir / "rules.yaml")
+            stages = with_rules(self._pipeline.stages, in_force)
+            self._rules_override = rules
+            self.rules_version_id = version_id if rules is not None else None
+            self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
+            log.info("rules %s in force: version %s", in_force.version, stages.version)
+            return stages.version
 
     @property
     def lexicon_version(self) -> str:
@@ -104,6 +147,8 @@ class AuditRuntime:
             stages: AuditStages = build_stages(
                 self.settings.lexicon_dir, keyword_extractor=_keyword_extractor(self.settings.lexicon_dir)
             )
+            if self._rules_override is not None:  # a stored rules version stays in force over the file
+                stages = with_rules(stages, self._rules_override)
             self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
             log.info("lexicons reloaded: version %s", stages.version)
             return stages.version

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     # The centre's time zone: naive dates and times in requests (`until=2026-12-01`) are read in it.
     timezone: str = "Asia/Shanghai"
+    # Reports show a rule's precision (confirmed / reviewed) only once this many of its conversations were
+    # reviewed: fewer decisions say little (the rules report, app/reports).
+    report_precision_min_reviews: int = Field(default=5, ge=1)
 
     max_utterances: int = 2000
     max_utterance_chars: int = 5000
@@ -54,18 +57,52 @@ class Settings(BaseSettings):
     max_form_overhead_bytes: int = 1024 * 1024
     # How long the pre-read key check trusts a key it found active (the route's own check always runs).
     auth_cache_seconds: float = 5.0
+    # Rule versions and tuning (issue 10; app/rules). Each process checks the active stored rules version at
+    # most this often (when an audit runs), so `audit worker`s follow a version applied through the API.
+    rules_poll_seconds: float = Field(default=5.0, ge=0)
+    # POST /v1/rules/test runs the audit (emotion model included) twice per conversation, inside the request.
+    rules_max_yaml_bytes: int = Field(default=256 * 1024, ge=1024)
+    rules_test_max_conversations: int = Field(default=100, ge=1)
+    rules_test_max_utterances: int = Field(default=3000, ge=1)
+    # Console sign-in (app.users): a session ends after this long idle or this long in all, whichever first;
+    # an account is locked for `login_lockout_minutes` after `login_max_failures` failures within that window.
+    session_idle_minutes: int = Field(default=120, ge=1)
+    session_max_hours: int = Field(default=12, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
 
     # Audio jobs
     workers: int = 1  # transcription jobs in parallel; each uses whisper_threads cores
     whisper_threads: int = 2
-    whisper_compute_type: str = "int8"
+    # cpu or cuda; the compute type follows it unless set: int8 on CPU, float16 on a GPU.
+    whisper_device: Literal["cpu", "cuda"] = "cpu"
+    whisper_compute_type: str = ""
     job_max_attempts: int = 3
     job_poll_seconds: float = 1.0
     job_stale_seconds: float = 600.0  # a running job without heartbeat for this long is considered orphaned
     start_worker: bool = True
+    # --- task queue, jobs and metrics (issue 12) ---
+    # Empty: the embedded default (Dramatiq's in-process broker inside `audit serve`). redis://host:6379/N:
+    # jobs go to Redis and run in `audit worker` processes on any machine sharing database and audio dir.
+    broker_url: str = ""
+    # A worker process whose broker heartbeat is older than this is dead: Redis hands its unacknowledged
+    # messages to the others. Heartbeats come from the consumer threads, not the task, so this does not
+    # have to exceed the longest call (job_time_limit_seconds does); it bounds how fast a crash is noticed.
+    broker_heartbeat_timeout_seconds: float = Field(default=60.0, gt=0)
+    # How often (per million broker commands) a command also requeues dead workers' messages.
+    broker_maintenance_per_million: int = Field(default=10_000, ge=1, le=1_000_000)
+    job_time_limit_seconds: float = Field(default=4 * 3600.0, gt=0)  # longer than the longest call
+    job_retry_min_backoff_seconds: float = Field(default=15.0, ge=0)
+    job_retry_max_backoff_seconds: float = Field(default=300.0, ge=0)
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)  # workers table, for admins and takeover
+    worker_dead_after_seconds: float = Field(default=60.0, gt=0)
     max_audio_bytes: int = 100 * 1024 * 1024
     max_audio_seconds: float = 2 * 3600
     audio_retention_days: int | None = None  # None: keep recordings forever
+    # Whole conversations (text, findings, reviews, recording) are deleted this long after they started;
+    # None (the default): kept forever. Retention runs in batches of retention_batch_size rows (app.retention).
+    conversation_retention_days: int | None = Field(default=None, ge=1)
+    retention_batch_size: int = Field(default=500, ge=1, le=10_000)
     # Spoken personal data is silenced in the stored recording, padded by this much either side (issue 15);
     # the unredacted original is kept (admins only, deleted by retention too) only when asked for.
     redaction_pad_ms: int = Field(default=200, ge=0, le=2000)
@@ -88,6 +125,20 @@ class Settings(BaseSettings):
     # Plain http:// callback URLs: None follows env (allowed in development, refused in production: a callback
     # carries conversation ids and scores and must not travel in clear text).
     allow_http_callbacks: bool | None = None
+    # Alerts (预警, issue 10; app/alerts). Targets: a JSON list in AUDIT_ALERT_TARGETS, else the YAML/JSON file
+    # AUDIT_ALERT_TARGETS_FILE (default data_dir/alert_targets.yaml, outside git): URLs and secrets are keys.
+    alert_targets: SecretStr = SecretStr("")
+    alert_targets_file: Path | None = None
+    alert_max_attempts: int = Field(default=8, ge=1, le=50)
+    alert_retry_base_seconds: float = Field(default=5.0, gt=0)  # doubles per failed attempt
+    alert_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    alert_timeout_seconds: float = Field(default=10.0, gt=0)
+    alert_poll_seconds: float = Field(default=2.0, gt=0)  # alerts other processes wrote are sent this late
+    alert_dispatch_concurrency: int = Field(default=4, ge=1, le=32)
+    # GET /v1/alerts/stream: one connection lasts this long (the browser reconnects), at most this many at once
+    # (each holds one of max_concurrent_requests while open).
+    alert_stream_seconds: float = Field(default=55.0, gt=0)
+    alert_max_streams: int = Field(default=4, ge=0)
     # development: embedded defaults work (weak secrets replaced by a generated one, with a warning);
     # production: a weak or default secret is a start-up error.
     env: Literal["development", "production"] = "development"
@@ -113,6 +164,8 @@ class Settings(BaseSettings):
             self.audio_dir = self.data_dir / "audio"
         if self.master_key_file is None:
             self.master_key_file = self.data_dir / "master.key"
+        if not self.whisper_compute_type:
+            self.whisper_compute_type = "float16" if self.whisper_device == "cuda" else "int8"
         if self.allow_http_callbacks is None:
             self.allow_http_callbacks = self.env == "development"
         return self

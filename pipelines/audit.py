@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipelines.abuse import AGENT_CARE_METRIC, AbuseScorer, abuse_findings, needs_agent_care
@@ -14,6 +14,7 @@ from pipelines.pii import PiiMasker, pii_findings
 from pipelines.rules import RuleSet, ServiceNormChecker, load_rules
 from pipelines.scoring import Scorer
 from pipelines.sensitive import SensitiveWordMatcher, load_sensitive_lexicon
+from pipelines.sensitive_lexicon import SensitiveLexicon
 from pipelines.types import AuditResult, Conversation, EmotionPrediction, Finding, Utterance
 
 
@@ -49,6 +50,16 @@ def build_stages(lexicon_dir: Path, *, keyword_extractor: KeywordExtractor | Non
         scorer=Scorer(rules),
         rules=rules,
     )
+
+
+def with_rules(stages: AuditStages, rules: RuleSet) -> AuditStages:
+    """The same stages with another rule set (a stored rules version, or a candidate under test)."""
+    return replace(stages, norms=ServiceNormChecker(rules), scorer=Scorer(rules), rules=rules)
+
+
+def with_lexicon(stages: AuditStages, lexicon: SensitiveLexicon) -> AuditStages:
+    """The same stages with another sensitive-word lexicon (candidate entries under test)."""
+    return replace(stages, matcher=SensitiveWordMatcher(lexicon))
 
 
 def mask_conversation(masker: PiiMasker, conversation: Conversation) -> tuple[Conversation, list[Finding]]:
@@ -103,6 +114,25 @@ class AuditPipeline:
             for (conv, pii), emos, probs in zip(items, emotions, abuse, strict=True)
         ]
 
+    def run_masked_variants(
+        self,
+        items: Sequence[tuple[Conversation, list[Finding] | None]],
+        variants: Sequence[AuditStages],
+    ) -> list[list[AuditResult]]:
+        """Audit the same masked conversations under several stage sets (current and candidate rules).
+
+        The models see each utterance once: only the lexicon and rule stages differ between variants.
+        One list of results per variant, in the order of `items`.
+        """
+        emotions, abuse = self._models([conv.utterances for conv, _ in items])
+        return [
+            [
+                self._audit(conv, pii_findings=pii, emotions=emos, abuse=probs, stages=stages)
+                for (conv, pii), emos, probs in zip(items, emotions, abuse, strict=True)
+            ]
+            for stages in variants
+        ]
+
     def _models(
         self, conversations: Sequence[tuple[Utterance, ...]]
     ) -> tuple[list[list[EmotionPrediction | None] | None], list[list[float | None] | None]]:
@@ -133,8 +163,9 @@ class AuditPipeline:
         pii_findings: list[Finding] | None,
         emotions: list[EmotionPrediction | None] | None,
         abuse: list[float | None] | None = None,
+        stages: AuditStages | None = None,
     ) -> AuditResult:
-        s = self.stages
+        s = stages or self.stages
         utts = conversation.utterances
         conv_emotion = summarize_conversation(utts, emotions) if emotions and utts else None
 
@@ -172,4 +203,5 @@ class AuditPipeline:
             emotions=tuple(emotions) if emotions is not None else (None,) * len(utts),
             conversation_emotion=conv_emotion,
             lexicon_version=s.version,
+            rules_version=s.rules.version,
         )

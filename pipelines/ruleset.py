@@ -163,14 +163,19 @@ def load_rules(path: Path) -> RuleSet:
         raw = path.read_bytes()
     except OSError as exc:
         raise RuleSetError(f"{path}: cannot read rules ({exc})") from exc
+    return parse_rules(raw, source=str(path))
+
+
+def parse_rules(raw: bytes, *, source: str, version: str | None = None) -> RuleSet:
+    """Parse and validate a rules YAML text (a file's or a stored version's); `version` defaults to its sha."""
     try:
         doc = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise RuleSetError(f"{path}: invalid YAML ({exc})") from exc
+        raise RuleSetError(f"{source}: invalid YAML ({exc})") from exc
     try:
-        return _parse(doc, hashlib.sha256(raw).hexdigest()[:12])
+        return _parse(doc, version or hashlib.sha256(raw).hexdigest()[:12])
     except RuleSetError as exc:
-        raise RuleSetError(f"{path}: {exc}") from None
+        raise RuleSetError(f"{source}: {exc}") from None
 
 
 def _parse(doc: Any, version: str) -> RuleSet:

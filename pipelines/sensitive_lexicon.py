@@ -98,6 +98,11 @@ def load_sensitive_lexicon(directory: Path) -> SensitiveLexicon:
     )
 
 
+def parse_category_file(name: str, raw: bytes) -> list[LexiconEntry]:
+    """The entries of one category file's text, validated as a file on disk is (candidate entries under test)."""
+    return _parse_category_file(name, raw)
+
+
 def _update_digest(digest: Any, name: str, raw: bytes) -> None:
     # The name is hashed too, so renaming a category file changes the version.
     digest.update(name.encode() + b"\0" + raw + b"\0")

@@ -157,3 +157,4 @@ class AuditResult:
     emotions: tuple[EmotionPrediction | None, ...] = ()
     conversation_emotion: ConversationEmotion | None = None
     lexicon_version: str = ""
+    rules_version: str = ""  # the rule set's own version (rules.yaml's sha, or a stored version's number)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from app.admin.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, LexiconReloaded
+from app.alerts.config import install as install_alert_config
+from app.alerts.config import load_config as load_alert_config
 from app.auth import service as auth
 from app.auth.dependencies import Caller
 from app.auth.policy import Role
@@ -30,6 +32,7 @@ def _read(row: ApiKey) -> ApiKeyRead:
         prefix=row.prefix,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        agent_id=row.agent_id,
     )
 
 
@@ -41,7 +44,7 @@ def _read(row: ApiKey) -> ApiKeyRead:
 )
 def create_api_key(payload: ApiKeyCreate, session: DbSession, _key: Caller) -> ApiKeyCreated:
     """Create an API key for a role; the key is in this response only."""
-    row, plain = auth.create_key(session, name=payload.name, role=payload.role)
+    row, plain = auth.create_key(session, name=payload.name, role=payload.role, agent_id=payload.agent_id)
     return ApiKeyCreated(**_read(row).model_dump(), key=plain)
 
 
@@ -60,10 +63,12 @@ def revoke_api_key(key_id: uuid.UUID, session: DbSession, _key: Caller) -> ApiKe
 
 
 @router.post("/lexicons/reload", response_model=LexiconReloaded, responses=error_responses(401, 403, 422))
-def reload_lexicons(runtime: Runtime, _key: Caller) -> LexiconReloaded:
-    """Re-read lexicons and rules from disk; on a broken file the old ones stay in force."""
+def reload_lexicons(request: Request, runtime: Runtime, _key: Caller) -> LexiconReloaded:
+    """Re-read lexicons, rules and alert rules from disk; on a broken file the old ones stay in force."""
     try:
+        alerts = load_alert_config(runtime.settings)  # validated first: a broken alerts.yaml changes nothing
         version = runtime.reload_lexicons()
     except (ValueError, OSError, KeyError) as exc:
         raise LexiconError(f"lexicons not reloaded: {exc}") from exc
+    install_alert_config(request.app.state.engine, alerts)
     return LexiconReloaded(lexicon_version=version)

@@ -16,6 +16,9 @@ class ApiKeyCreate(BaseModel):
 
     name: SafeStr = Field(min_length=1, max_length=100)
     role: Role
+    agent_id: SafeStr | None = Field(
+        default=None, min_length=1, max_length=100, description="required for, and only for, role `agent`"
+    )
 
 
 class ApiKeyRead(BaseModel):
@@ -25,6 +28,7 @@ class ApiKeyRead(BaseModel):
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    agent_id: str | None = None
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -19,6 +19,8 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    # Bound to one agent_id (the key's or user's): sees only that agent's conversations, files appeals.
+    AGENT = "agent"
 
 
 class Access(StrEnum):
@@ -28,6 +30,7 @@ class Access(StrEnum):
 
 
 INGEST, SUPERVISOR, AUDITOR, ADMIN = Role.INGEST, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN
+AGENT = Role.AGENT
 PUBLIC: Final = Access.PUBLIC
 
 
@@ -50,9 +53,10 @@ POLICY: Final[Mapping[str, frozenset[Role] | Access]] = {
     "create_audio_conversation": _roles(INGEST),  # POST /v1/conversations/audio
     "get_job": _roles(INGEST),  # GET /v1/jobs/{job_id}
     # Reading one conversation: everyone with a key (ingest without the review notes, see presenters).
-    "get_conversation": _roles(INGEST, SUPERVISOR, AUDITOR),  # GET /v1/conversations/{id}
-    # Search and the flagged queue.
-    "list_conversations": _roles(SUPERVISOR, AUDITOR),  # GET /v1/conversations
+    # An agent reads only its own (app.auth.scope: 404 for another agent's, never review notes).
+    "get_conversation": _roles(INGEST, SUPERVISOR, AUDITOR, AGENT),  # GET /v1/conversations/{id}
+    # Search and the flagged queue; an agent's search is always limited to its own agent_id.
+    "list_conversations": _roles(SUPERVISOR, AUDITOR, AGENT),  # GET /v1/conversations
     # Listening to a recording.
     "get_conversation_audio": _roles(SUPERVISOR, AUDITOR),  # GET /v1/conversations/{id}/audio
     # The unredacted original (kept only with AUDIT_KEEP_UNREDACTED_AUDIO): admin only.
@@ -72,10 +76,42 @@ POLICY: Final[Mapping[str, frozenset[Role] | Access]] = {
     # Who read which conversation or recording (app.access_log): for the privacy officer, admin only.
     "list_access_log": _roles(),  # GET /v1/admin/access-log
     # --- alerts (issue 10) ---
+    # Team leads read and acknowledge alerts; auditors read them; ingest and agents see none.
+    "list_alerts": _roles(SUPERVISOR, AUDITOR),  # GET /v1/alerts
+    "get_alerts_summary": _roles(SUPERVISOR, AUDITOR),  # GET /v1/alerts/summary
+    "stream_alerts": _roles(SUPERVISOR, AUDITOR),  # GET /v1/alerts/stream (server-sent events)
+    "get_alert": _roles(SUPERVISOR, AUDITOR),  # GET /v1/alerts/{id}
+    "acknowledge_alert": _roles(SUPERVISOR),  # POST /v1/alerts/{id}/ack
     # --- reports (issue 10) ---
+    # Per-agent, daily and per-rule reports: the people who run the QA team (agents see none of them).
+    "get_agent_report": _roles(SUPERVISOR, AUDITOR),  # GET /v1/reports/agents
+    "get_daily_report": _roles(SUPERVISOR, AUDITOR),  # GET /v1/reports/daily
+    "get_rules_report": _roles(SUPERVISOR, AUDITOR),  # GET /v1/reports/rules
     # --- appeals, agent role, rule tuning and versions (issue 10) ---
+    # An agent contests its own findings; a supervisor (or admin) may file one for an agent who asks in person.
+    "create_appeal": _roles(AGENT, SUPERVISOR),  # POST /v1/conversations/{id}/appeals
+    "list_conversation_appeals": _roles(AGENT, SUPERVISOR, AUDITOR),  # GET /v1/conversations/{id}/appeals
+    "list_appeals": _roles(AGENT, SUPERVISOR, AUDITOR),  # GET /v1/appeals (an agent: its own only)
+    "decide_appeal": _roles(SUPERVISOR),  # POST /v1/appeals/{id}/decision
+    # Dry run of candidate rules or lexicon entries: stores nothing, reads what these roles may read anyway.
+    "dry_run_rules": _roles(SUPERVISOR, AUDITOR),  # POST /v1/rules/test
+    # Rule versions change what every later audit finds: admin only, like the lexicon reload.
+    "list_rule_versions": _roles(),  # GET /v1/admin/rules/versions
+    "create_rule_version": _roles(),  # POST /v1/admin/rules/versions
+    "activate_rule_version": _roles(),  # POST /v1/admin/rules/versions/{id}/activate
     # --- console sign-in and users (issue 10) ---
+    # The console's pages and files are public (they hold no data); signing in is public, rate-limited by
+    # argon2 and the per-account lock-out; who-am-I and sign-out serve every signed-in user or key.
+    "login_page": PUBLIC,  # GET /login
+    "static_file": PUBLIC,  # GET /static/{path}: console HTML, CSS, JS, vendored ECharts
+    "login": PUBLIC,  # POST /v1/auth/login
+    "logout": _roles(INGEST, SUPERVISOR, AUDITOR, AGENT),  # POST /v1/auth/logout
+    "auth_me": _roles(INGEST, SUPERVISOR, AUDITOR, AGENT),  # GET /v1/auth/me
     # --- task queue, jobs and metrics (issue 12) ---
+    # Every job with its error: operator work, admin only. Metrics: admin key too (Prometheus scrapes with a
+    # bearer credentials file); workers, which have no API, serve theirs on `audit worker --metrics-port`.
+    "list_jobs": _roles(),  # GET /v1/jobs?status=
+    "metrics": _roles(),  # GET /metrics
 }
 
 

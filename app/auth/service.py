@@ -28,16 +28,27 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(session: Session, *, name: str, role: str) -> tuple[ApiKey, str]:
-    """Create a key; the plain key is returned once and never stored."""
+def create_key(session: Session, *, name: str, role: str, agent_id: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key; the plain key is returned once and never stored. `agent_id` binds (only) an agent key."""
     if role not in ROLES:
         raise Unprocessable(f"unknown role {role!r}; expected one of {', '.join(ROLES)}", code="invalid_role")
+    check_agent_binding(role=role, agent_id=agent_id)
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     # The name is shown as a review's `reviewer`: free text, masked like every other.
-    row = ApiKey(name=mask_free_text(name), role=role, prefix=plain[:10], key_hash=hash_key(plain))
+    row = ApiKey(
+        name=mask_free_text(name), role=role, prefix=plain[:10], key_hash=hash_key(plain), agent_id=agent_id
+    )
     session.add(row)
     session.flush()
     return row, plain
+
+
+def check_agent_binding(*, role: str, agent_id: str | None) -> None:
+    """An `agent` key or user must name its agent_id; any other role must not (it would mean nothing)."""
+    if role == Role.AGENT and not (agent_id and agent_id.strip()):
+        raise Unprocessable("role 'agent' needs an agent_id (the agent it may see)", code="agent_id_required")
+    if role != Role.AGENT and agent_id is not None:
+        raise Unprocessable("only role 'agent' is bound to an agent_id", code="agent_id_not_allowed")
 
 
 def find_active_key(session: Session, *, plain: str) -> ApiKey | None:

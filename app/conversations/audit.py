@@ -15,8 +15,11 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from app.alerts.raising import record_alerts
+from app.appeals import carry
 from app.conversations import repository
 from app.conversations.enums import ConversationStatus
+from app.conversations.scoring import rescore, score_breakdown
 from app.db import Conversation, Finding, Keyword, Utterance
 from app.db.base import utcnow
 from app.db.session import write_transaction
@@ -93,15 +96,23 @@ def analyse(
     pii_findings: list[pt.Finding] | None = None,
 ) -> None:
     """Run the audit over the stored (masked) utterances and store the result, or the reason it failed."""
+    pipeline = runtime.pipeline  # one rule set for the audit and any re-scoring below
     try:
-        result = runtime.pipeline.run_masked(stored_text(conv), pii_findings=pii_findings)
+        result = pipeline.run_masked(stored_text(conv), pii_findings=pii_findings)
     except Exception as exc:  # the audit must never lose the stored conversation
         log.exception("audit failed for conversation %s", conv.id)
         conv.status = ConversationStatus.FAILED
         conv.analysis_error = f"{type(exc).__name__}: {exc}"
         session.flush()
         return
+    # Overturned findings stay overturned (and stop counting) when the re-analysis finds them again.
+    carried = carry.remember(session, conv=conv)
     _store_result(session, conv=conv, result=result, keep_pii=pii_findings is None)
+    if carry.restore(session, conv=conv, carried=carried):
+        rescore(conv, scorer=pipeline.stages.scorer)
+        session.flush()
+    # After the carry-over, so a finding overturned on appeal raises no alert when found again.
+    record_alerts(session, conv=conv)
 
 
 def _audit(runtime: AuditRuntime, items: list[AuditItem]) -> list[pt.AuditResult | Exception]:
@@ -131,6 +142,9 @@ def _record(
     try:
         with session.begin_nested():
             _store_result(session, conv=conv, result=outcome, keep_pii=keep_pii)
+            # In the same transaction as the result (an outbox): an alert exists exactly when its result was
+            # stored, and its unique key makes a redelivered job raise it once (app.alerts.raising).
+            record_alerts(session, conv=conv)
     except Exception as exc:
         # The database itself failing (gone, locked too long) is not this result's fault: let it propagate.
         if isinstance(exc, OperationalError | InterfaceError):
@@ -208,6 +222,7 @@ def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResul
                 rule=f.rule,
                 detail=f.detail,
                 lexicon_version=result.lexicon_version,
+                rules_version=result.rules_version,
             )
         )
     for pos, k in enumerate(result.keywords):
@@ -219,20 +234,7 @@ def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResul
     conv.emotion_trajectory = ce.trajectory if ce else None
     conv.emotion_summary = _emotion_dict(ce)
     conv.score = result.score.total
-    conv.score_breakdown = {
-        "total": result.score.total,
-        "fatal": result.score.fatal,
-        "items": [
-            {
-                "rule": i.rule,
-                "dimension": i.dimension,
-                "points": i.points,
-                "reason": i.reason,
-                "fatal": i.fatal,
-            }
-            for i in result.score.items
-        ],
-    }
+    conv.score_breakdown = score_breakdown(result.score)
     conv.severity = int(result.severity)
     conv.flagged = result.flagged
     conv.metrics = dict(result.metrics)

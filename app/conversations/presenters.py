@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
+from app.appeals.schemas import AppealRead
 from app.auth.policy import may
 from app.conversations.schemas import (
     ConversationRead,
@@ -15,11 +17,13 @@ from app.conversations.schemas import (
     ReviewRead,
     UtteranceRead,
 )
-from app.db import Conversation
+from app.db import Appeal, Conversation
 from pipelines.types import Severity
 
 # Whoever may call this route may see supervisors' review notes in a conversation too.
 REVIEW_READING_ROUTE = "list_reviews"
+# …and the appeals with their decisions (an agent sees its own conversation's: they are its appeals).
+APPEAL_READING_ROUTE = "list_conversation_appeals"
 
 
 def _severity(value: int) -> str:
@@ -48,11 +52,15 @@ def to_summary(conv: Conversation) -> ConversationSummary:
 
 
 def to_read(
-    conv: Conversation, *, job_id: uuid.UUID | None = None, role: str | None = None
+    conv: Conversation,
+    *,
+    job_id: uuid.UUID | None = None,
+    role: str | None = None,
+    appeals: Sequence[Appeal] = (),
 ) -> ConversationRead:
     """Full view of one conversation as `role` may see it: review notes only for roles that may read reviews.
 
-    Without a role the reviews are left out (fail closed).
+    Without a role the reviews and appeals are left out (fail closed).
     """
     summary = to_summary(conv)
     times = {u.index: (u.start_ms, u.end_ms) for u in conv.utterances}
@@ -79,6 +87,7 @@ def to_read(
         ],
         findings=[
             FindingRead(
+                id=f.id,
                 kind=f.kind,
                 category=f.category,
                 term=f.term,
@@ -89,6 +98,8 @@ def to_read(
                 rule=f.rule,
                 detail=f.detail,
                 lexicon_version=f.lexicon_version,
+                rules_version=f.rules_version,
+                overturned_at=f.overturned_at,
                 start_ms=times.get(f.utterance_index, (None, None))[0]
                 if f.utterance_index is not None
                 else None,
@@ -108,4 +119,7 @@ def to_read(
         job_id=job_id,
         audio_available=conv.audio_path is not None and conv.audio_deleted_at is None,
         redactions=[RedactionRead.model_validate(r) for r in conv.audio_redactions or []],
+        appeals=[AppealRead.model_validate(a) for a in appeals]
+        if role is not None and may(role, APPEAL_READING_ROUTE)
+        else [],
     )

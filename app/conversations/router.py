@@ -9,20 +9,21 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.access_log import service as access_log
 from app.access_log.enums import AccessKind
+from app.appeals import repository as appeals_repository
 from app.auth.dependencies import Caller
+from app.auth.scope import agent_scope, ensure_visible
 from app.conversations import presenters, repository, service
 from app.conversations.repository import ConversationFilters
 from app.conversations.schemas import (
     BatchResult,
     ConversationBatch,
     ConversationCreate,
+    ConversationPage,
     ConversationRead,
     ConversationSearch,
-    ConversationSummary,
 )
 from app.deps import DbSession, Runtime
 from app.errors import error_responses
-from app.schemas_common import Page
 from pipelines.types import Severity
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -55,16 +56,20 @@ def create_conversations_batch(
     return service.create_batch(session, runtime=runtime, items=payload.conversations)
 
 
-@router.get("", response_model=Page[ConversationSummary], responses=error_responses(400, 401, 403, 422))
+@router.get("", response_model=ConversationPage, responses=error_responses(400, 401, 403, 422))
 def list_conversations(
-    search: Annotated[ConversationSearch, Query()], session: DbSession, _key: Caller
-) -> Page[ConversationSummary]:
+    search: Annotated[ConversationSearch, Query()], session: DbSession, key: Caller
+) -> ConversationPage:
     """Search conversations, most severe then newest first; `next_cursor` pages on, `total` counts matches.
+
+    `total` is exact up to 1,000 matches; beyond, it is 1,000 and `total_exact` is false.
 
     Times without a UTC offset are read in the centre's time zone (`AUDIT_TIMEZONE`, default Asia/Shanghai).
     A filter that only qualifies another (`speaker` needs `emotion` or `min_confidence`), `score_min` above
     `score_max` or `since` not before `until` is refused with 422; a cursor this API did not return with 400.
+    An `agent` key sees only its own agent_id's conversations, whatever `agent_id` it sends.
     """
+    own_agent = agent_scope(key)
     filters = ConversationFilters(
         flagged=search.flagged,
         review_status=search.review_status,
@@ -75,7 +80,7 @@ def list_conversations(
         category=search.category,
         kind=search.kind,
         term=search.term,
-        agent_id=search.agent_id,
+        agent_id=own_agent if own_agent is not None else search.agent_id,
         channel=search.channel,
         since=search.since,
         until=search.until,
@@ -89,8 +94,11 @@ def list_conversations(
     rows, next_cursor, total = service.list_conversations(
         session, filters=filters, cursor=search.cursor, limit=search.limit
     )
-    return Page[ConversationSummary](
-        items=[presenters.to_summary(r) for r in rows], next_cursor=next_cursor, total=total
+    return ConversationPage(
+        items=[presenters.to_summary(r) for r in rows],
+        next_cursor=next_cursor,
+        total=total.value,
+        total_exact=total.exact,
     )
 
 
@@ -100,9 +108,12 @@ def list_conversations(
 def get_conversation(conversation_id: uuid.UUID, session: DbSession, key: Caller) -> ConversationRead:
     """One conversation: masked utterances, findings with offsets, keywords, score breakdown, reviews."""
     conv = service.get_conversation(session, conversation_id=conversation_id)
+    # Another agent's conversation answers as a missing one: its existence is not revealed, nor logged.
+    ensure_visible(key, conversation_id=conv.id, agent_id=conv.agent_id)
     job_id = repository.job_id_for(session, conversation_id=conv.id)
     access_log.record_read(session, key=key, conversation_id=conv.id, kind=AccessKind.CONVERSATION)
-    return presenters.to_read(conv, job_id=job_id, role=key.role)
+    appeals = appeals_repository.for_conversation(session, conversation_id=conv.id)
+    return presenters.to_read(conv, job_id=job_id, role=key.role, appeals=appeals)
 
 
 @router.post(
@@ -115,4 +126,5 @@ def reanalyze_conversation(
 ) -> ConversationRead:
     """Audit the stored text again with the lexicons in force (after a failure or a lexicon change)."""
     conv = service.reanalyze(session, runtime=runtime, conversation_id=conversation_id)
-    return presenters.to_read(conv, role=key.role)
+    appeals = appeals_repository.for_conversation(session, conversation_id=conv.id)
+    return presenters.to_read(conv, role=key.role, appeals=appeals)

@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.appeals.schemas import AppealRead
 from app.conversations.enums import ConversationStatus
-from app.schemas_common import DATETIME_RULE, LocalDatetime, OffsetMs, SafeStr, SafeText
+from app.schemas_common import DATETIME_RULE, LocalDatetime, OffsetMs, Page, SafeStr, SafeText
 
 MAX_UTTERANCES = 2000
 MAX_TEXT_CHARS = 5000
@@ -78,6 +79,7 @@ class RedactionRead(BaseModel):
 
 
 class FindingRead(BaseModel):
+    id: uuid.UUID = Field(description="what an appeal names (`finding_id`)")
     kind: str
     category: str
     term: str | None
@@ -88,6 +90,9 @@ class FindingRead(BaseModel):
     rule: str
     detail: str | None
     lexicon_version: str | None
+    rules_version: str | None = None
+    # Set when an appeal overturned it: shown, but it no longer counts in the score, severity or flag.
+    overturned_at: datetime | None = None
     # Times of the utterance the finding is in, so a reviewer can jump to it in the recording.
     start_ms: int | None = None
     end_ms: int | None = None
@@ -153,6 +158,8 @@ class ConversationRead(ConversationSummary):
     job_id: uuid.UUID | None = None
     audio_available: bool = False
     redactions: list[RedactionRead] = []
+    # Appeals against its findings with their decisions (issue 10), for the roles that may read them.
+    appeals: list[AppealRead] = []
 
 
 class BatchItemResult(BaseModel):
@@ -184,6 +191,15 @@ class ReviewCreate(BaseModel):
 
     status: Literal["reviewed", "dismissed"]
     note: SafeText | None = Field(default=None, max_length=5000)
+
+
+class ConversationPage(Page[ConversationSummary]):
+    """A page of a conversation search; the total is counted exactly only up to a cap."""
+
+    total_exact: bool = Field(
+        default=True,
+        description="false when more conversations match than are counted: `total` is then a lower bound",
+    )
 
 
 class ConversationSearch(BaseModel):

@@ -23,6 +23,7 @@ from app.conversations.schemas import (
     BatchResult,
     ConversationCreate,
 )
+from app.conversations.search import Total
 from app.db import Conversation, Utterance
 from app.db.session import write_transaction
 from app.errors import AppError, Conflict, NotFound, PayloadTooLarge
@@ -210,7 +211,7 @@ def get_conversation(session: Session, *, conversation_id: uuid.UUID) -> Convers
 
 def list_conversations(
     session: Session, *, filters: ConversationFilters, cursor: str | None, limit: int
-) -> tuple[list[Conversation], str | None, int]:
+) -> tuple[list[Conversation], str | None, Total]:
     """Filtered, most severe and newest first."""
     return repository.search(session, filters=filters, cursor=cursor, limit=limit)
 

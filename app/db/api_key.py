@@ -18,3 +18,5 @@ class ApiKey(IdMixin, TimestampMixin, Base):
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Role `agent` only: the one agent whose conversations the key may see.
+    agent_id: Mapped[str | None] = mapped_column(String(100))

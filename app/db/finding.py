@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, IdMixin
+from app.db.base import Base, IdMixin, UTCDateTime
 
 if TYPE_CHECKING:
     from app.db.conversation import Conversation
@@ -31,6 +32,10 @@ class Finding(IdMixin, Base):
     rule: Mapped[str] = mapped_column(String(100), nullable=False)
     detail: Mapped[str | None] = mapped_column(Text)
     lexicon_version: Mapped[str | None] = mapped_column(String(32))
+    # The rules version that produced it: a rule_versions number, or "file:<sha>" for lexicons/rules.yaml.
+    rules_version: Mapped[str | None] = mapped_column(String(32))
+    # Set when a supervisor overturns an appeal against it: the finding stays on record but stops counting.
+    overturned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     conversation: Mapped[Conversation] = relationship(back_populates="findings")
 

@@ -34,4 +34,12 @@ class Utterance(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("conversation_id", "index"),
         Index("ix_utterances_emotion", "emotion", "speaker", "emotion_confidence"),
+        # The emotion filter's probe, one conversation at a time, from the index alone (migration 0007).
+        Index(
+            "ix_utterances_conversation_emotion",
+            "conversation_id",
+            "emotion",
+            "speaker",
+            "emotion_confidence",
+        ),
     )

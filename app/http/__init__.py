@@ -13,6 +13,8 @@ from app.settings import Settings
 
 # Routes that take a multipart recording; every other body is held to the JSON limit.
 UPLOAD_PATHS = frozenset({"/v1/conversations/audio"})
+# Writes with a body that need no key: signing in to the console (its own limits: argon2, lock-out).
+PUBLIC_WRITE_PATHS = frozenset({"/v1/auth/login"})
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
@@ -29,6 +31,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         max_upload_bytes=settings.max_audio_bytes + settings.max_form_overhead_bytes,
         upload_paths=UPLOAD_PATHS,
         key_cache_seconds=settings.auth_cache_seconds,
+        public_paths=PUBLIC_WRITE_PATHS,
     )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -14,11 +14,13 @@ import anyio.to_thread
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.service import find_active_key, hash_key
 from app.errors import database_unavailable_response, error_response, is_database_unavailable
+from app.users.sessions import SESSION_COOKIE, session_is_open
 
 _PROTECTED_PREFIX = "/v1/"
 _CACHE_MAX = 4096
@@ -92,6 +94,8 @@ class BodyGuardMiddleware:
     async def _authenticate(self, scope: Scope, authorization: str | None) -> Response | None:
         scheme, plain = get_authorization_scheme_param(authorization)
         if scheme.lower() != "bearer" or not plain:
+            if await self._cookie_session_is_open(scope):
+                return None  # a signed-in console user; the route checks the session and CSRF token again
             return error_response(
                 401,
                 "unauthorized",
@@ -123,6 +127,20 @@ class BodyGuardMiddleware:
                 self._active_until.clear()
             self._active_until[digest] = now + self.key_cache_seconds
         return None
+
+    async def _cookie_session_is_open(self, scope: Scope) -> bool:
+        token = Request(scope).cookies.get(SESSION_COOKIE)
+        if not token:
+            return False
+        state = scope["app"].state
+        try:
+            return await anyio.to_thread.run_sync(
+                session_is_open, state.session_factory, token, state.settings
+            )
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
+            return False
 
     async def _run_counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         received = 0

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,7 @@ from app.conversations.enums import ConversationStatus
 from app.db import Conversation, Job
 from app.db.base import utcnow
 from app.db.session import session_scope
-from app.jobs import repository
+from app.jobs import repository, workers
 from app.jobs.enums import RUNNING, TERMINAL, JobStatus
 from app.runtime import AuditRuntime
 from app.settings import Settings
@@ -40,39 +40,100 @@ NO_SPEECH = "no_speech: no speech was recognised in the recording"
 _SENDING = "sending"
 
 
-def claim(session: Session, *, worker_id: str) -> Job | None:
-    """Atomically take the oldest queued job; concurrent workers never get the same one."""
-    for _ in range(5):
-        candidate = repository.oldest_queued_id(session)
-        if candidate is None:
-            return None
-        now = utcnow()
-        # Compare-and-set on status: only one worker's UPDATE matches a queued row.
-        result = session.execute(
-            update(Job)
-            .where(Job.id == candidate, Job.status == JobStatus.QUEUED)
-            .values(
-                status=JobStatus.TRANSCRIBING,
-                worker_id=worker_id,
-                attempts=Job.attempts + 1,
-                started_at=now,
-                heartbeat_at=now,
-                progress=0.0,
-                error=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            session.flush()
-            return session.get(Job, candidate, populate_existing=True)
-    return None
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a delivered transcription task is to do with its job.
+
+    run: transcribe (attempt `attempt`); audit: the transcript is stored, send the audit task for `attempt`;
+    skip: another live worker has it, or it ended; later: its holder is late, ask again after a backoff;
+    ended: out of attempts, failed now (its callback is due).
+    """
+
+    action: Literal["run", "audit", "skip", "later", "ended"]
+    attempt: int = 0
 
 
-def heartbeat(session: Session, *, job_id: uuid.UUID, status: JobStatus, progress: float) -> None:
-    """Record progress of a running job; also proves its worker is alive. A recovered job is not revived."""
+def claim_job(
+    session: Session, *, job_id: uuid.UUID, worker_id: str, settings: Settings, running_here: bool
+) -> Claim:
+    """Take a job for transcription, under its row lock: a queued one, or one whose holder is gone.
+
+    `running_here`: this process is working on the job right now (a duplicate message reached it).
+    """
+    job = repository.job_for_update(session, job_id=job_id)
+    if job is None or job.status in TERMINAL:
+        return Claim("skip")
+    if job.status in RUNNING:
+        if job.worker_id == worker_id:  # ours: a duplicate, or a task of ours that crashed out of it
+            state = workers.Holder.ALIVE if running_here else workers.Holder.GONE
+        else:
+            state = workers.holder_state(session, job, settings=settings, now=utcnow())
+        if state == workers.Holder.ALIVE:
+            return Claim("skip")  # a duplicate delivery: the holder finishes it
+        if state == workers.Holder.SUSPECT:
+            return Claim("later")
+        conv = repository.conversation_for_update(session, conversation_id=job.conversation_id)
+        assert conv is not None
+        if _orphaned(job, conv) != JobStatus.QUEUED:
+            return Claim("ended") if job.status in TERMINAL else Claim("audit", attempt=job.attempts)
+    now = utcnow()
+    job.status, job.worker_id, job.attempts = JobStatus.TRANSCRIBING, worker_id, job.attempts + 1
+    job.started_at, job.heartbeat_at, job.progress, job.error = now, now, 0.0, None
+    session.flush()
+    return Claim("run", attempt=job.attempts)
+
+
+def hand_off(
+    session: Session, *, job_id: uuid.UUID, attempt: int, worker_id: str
+) -> tuple[Job, Conversation] | None:
+    """Lock a transcribed job to store its transcript and queue its audit; None if it is no longer ours."""
+    job, conv = _locked(session, job_id)
+    if (job.status, job.attempts, job.worker_id) != (JobStatus.TRANSCRIBING, attempt, worker_id):
+        return None  # taken over (this worker was thought dead) or ended meanwhile: that stands
+    job.status, job.progress, job.heartbeat_at = JobStatus.AUDITING, 1.0, utcnow()
+    return job, conv
+
+
+def take_audit(session: Session, *, job_id: uuid.UUID, attempt: int, worker_id: str) -> bool:
+    """Take the audit of a transcribed job; False when this task is stale (a newer attempt, or ended)."""
+    job = repository.job_for_update(session, job_id=job_id)
+    if job is None or job.status != JobStatus.AUDITING or job.attempts != attempt:
+        return False
+    job.worker_id, job.heartbeat_at = worker_id, utcnow()
+    return True
+
+
+def audit_to_record(session: Session, *, job_id: uuid.UUID, attempt: int) -> tuple[Job, Conversation] | None:
+    """Lock a job to record its audit; None if another delivery of the same task recorded it first."""
+    job, conv = _locked(session, job_id)
+    if job.status != JobStatus.AUDITING or job.attempts != attempt:
+        return None
+    return job, conv
+
+
+def _orphaned(job: Job, conv: Conversation) -> JobStatus:
+    """A running job whose holder is gone: transcription starts again, a stored transcript is audited again.
+
+    Each counts as an attempt, so a job that kills every worker that takes it ends failed.
+    """
+    error = f"worker stopped while processing, {job.attempts} of {job.max_attempts} attempts used"
+    if job.status == JobStatus.AUDITING and job.attempts < job.max_attempts:
+        job.attempts, job.worker_id, job.heartbeat_at, job.error = job.attempts + 1, None, utcnow(), error
+        return job.status
+    return fail(job, conv, error=error, retry=job.status != JobStatus.AUDITING)
+
+
+def heartbeat(
+    session: Session, *, job_id: uuid.UUID, status: JobStatus, progress: float, worker_id: str | None = None
+) -> None:
+    """Record progress of a running job; also proves its worker is alive. A recovered job is not revived.
+
+    With `worker_id`, only while that worker still holds the job (one thought dead was taken over).
+    """
+    held = [Job.worker_id == worker_id] if worker_id is not None else []
     session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status.in_(RUNNING))
+        .where(Job.id == job_id, Job.status.in_(RUNNING), *held)
         .values(status=status, progress=round(progress, 4), heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -104,12 +165,24 @@ def fail(job: Job, conv: Conversation, *, error: str, retry: bool) -> JobStatus:
 
 
 def fail_job(
-    factory: sessionmaker[Session], *, settings: Settings, job_id: uuid.UUID, error: str, retry: bool
+    factory: sessionmaker[Session],
+    *,
+    settings: Settings,
+    job_id: uuid.UUID,
+    error: str,
+    retry: bool,
+    attempt: int | None = None,
 ) -> JobStatus:
-    """`fail` in its own transaction, then the callback if the job ended."""
+    """`fail` in its own transaction, then the callback if the job ended.
+
+    With `attempt`, only while the job is still on that attempt (a worker thought dead, whose job another
+    took over, must not end the new attempt).
+    """
     with session_scope(factory) as s:
         job, conv = _locked(s, job_id)
         if job.status in TERMINAL:  # already ended (e.g. by recovery): the first ending stands
+            return job.status
+        if attempt is not None and job.attempts != attempt:
             return job.status
         status = fail(job, conv, error=error, retry=retry)
     deliver_callback(factory, settings=settings, job_id=job_id)
@@ -125,55 +198,33 @@ def _locked(session: Session, job_id: uuid.UUID) -> tuple[Job, Conversation]:
     return job, conv
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def orphaned_by_dead_local_process(worker_id: str | None) -> bool:
     """True when the worker that claimed a job ran on this host in a process that no longer exists."""
-    if not worker_id:
-        return True
-    host, _, rest = worker_id.partition(":")
-    pid = rest.partition(":")[0]
-    return (
-        host == socket.gethostname()
-        and pid.isdigit()
-        and int(pid) != os.getpid()
-        and not _pid_alive(int(pid))
-    )
+    return workers.dead_local_process(worker_id)
 
 
-def recover_jobs(session: Session, *, stale_after: timedelta) -> list[Job]:
-    """Running jobs whose worker died go back to the queue, or fail with their conversation when out of attempts."""
+def recover_jobs(session: Session, *, settings: Settings) -> list[Job]:
+    """Running jobs whose holder is gone: requeued, their audit sent again, or failed when out of attempts."""
     now = utcnow()
     recovered = []
     for job in repository.running(session):
-        stale = job.heartbeat_at is None or now - job.heartbeat_at > stale_after
-        if not (stale or orphaned_by_dead_local_process(job.worker_id)):
+        if workers.holder_state(session, job, settings=settings, now=now) != workers.Holder.GONE:
             continue
         conv = repository.conversation_for_update(session, conversation_id=job.conversation_id)
         assert conv is not None
-        fail(
-            job,
-            conv,
-            error=f"worker stopped while processing, {job.attempts} of {job.max_attempts} attempts used",
-            retry=True,
-        )
+        _orphaned(job, conv)
         recovered.append(job)
     session.flush()
     return recovered
 
 
 def recover(factory: sessionmaker[Session], *, settings: Settings) -> list[tuple[uuid.UUID, JobStatus]]:
-    """Recover orphaned jobs (one transaction), then send every callback a stopped process left unsent."""
+    """Recover orphaned jobs (one transaction), then send every callback a stopped process left unsent.
+
+    Returns each recovered job with its new status: `queued` and `auditing` ones are the caller's to send.
+    """
     with session_scope(factory) as s:
-        jobs = recover_jobs(s, stale_after=timedelta(seconds=settings.job_stale_seconds))
+        jobs = recover_jobs(s, settings=settings)
         outcome = [(job.id, job.status) for job in jobs]
     for job_id, status in outcome:
         log.warning("recovered job %s -> %s", job_id, status)

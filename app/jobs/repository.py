@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import Conversation, Job
@@ -22,11 +23,34 @@ def get_for_conversation(session: Session, *, conversation_id: uuid.UUID) -> Job
     return session.scalar(select(Job).where(Job.conversation_id == conversation_id))
 
 
-def oldest_queued_id(session: Session) -> uuid.UUID | None:
-    """The id of the job that has waited longest, if any."""
-    return session.scalar(
-        select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at).limit(1)
-    )
+def queued_ids(session: Session) -> Sequence[uuid.UUID]:
+    """Queued jobs, oldest first."""
+    return session.scalars(
+        select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at)
+    ).all()
+
+
+def count_by_status(session: Session) -> dict[JobStatus, int]:
+    """How many jobs are in each state (every state, zeros included)."""
+    counts = dict.fromkeys(JobStatus, 0)
+    for status, n in session.execute(select(Job.status, func.count()).group_by(Job.status)):
+        counts[JobStatus(status)] = int(n)
+    return counts
+
+
+def page(
+    session: Session, *, status: JobStatus | None, cursor: tuple[datetime, uuid.UUID] | None, limit: int
+) -> tuple[list[Job], int]:
+    """Jobs newest first (of one status if given), after the keyset `cursor`; one extra row says there is
+    a next page. Also the total matching count."""
+    conditions = [Job.status == status] if status is not None else []
+    total = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+    stmt = select(Job).where(*conditions)
+    if cursor is not None:
+        at, ident = cursor
+        stmt = stmt.where(or_(Job.created_at < at, and_(Job.created_at == at, Job.id < ident)))
+    rows = session.scalars(stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)).all()
+    return list(rows), total
 
 
 def running(session: Session) -> Sequence[Job]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from app.access_log import service as access_log
@@ -16,9 +16,19 @@ from app.auth.dependencies import Caller
 from app.deps import AppSettings, DbSession
 from app.errors import error_responses
 from app.jobs import service
-from app.jobs.schemas import AudioAccepted, AudioConversationCreate, JobRead
+from app.jobs.queue import JobQueue
+from app.jobs.schemas import AudioAccepted, AudioConversationCreate, JobRead, JobsQuery
+from app.schemas_common import Page
 
 router = APIRouter(tags=["audio"])
+
+
+def _queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.job_runner.queue
+    return queue
+
+
+Queue = Annotated[JobQueue, Depends(_queue)]
 
 
 def _job_read(job: object) -> JobRead:
@@ -41,6 +51,7 @@ def create_audio_conversation(
     settings: AppSettings,
     _key: Caller,
     response: Response,
+    queue: Queue,
 ) -> AudioAccepted:
     """Upload a call recording with its metadata; it is transcribed and audited by a worker. Follow `job_url`."""
     conv, job, created = service.accept_upload(
@@ -51,11 +62,22 @@ def create_audio_conversation(
         filename=file.filename or "",
         content_type=file.content_type,
     )
-    if not created:
+    if created:
+        queue.send_after_commit(session, job.id)
+    else:
         response.status_code = status.HTTP_200_OK
     return AudioAccepted(
         conversation_id=conv.id, job_id=job.id, job_url=f"/v1/jobs/{job.id}", status=job.status
     )
+
+
+@router.get("/v1/jobs", response_model=Page[JobRead], responses=error_responses(400, 401, 403, 422))
+def list_jobs(query: Annotated[JobsQuery, Query()], session: DbSession, _key: Caller) -> Page[JobRead]:
+    """Jobs newest first, e.g. `?status=failed` with their reasons or `?status=queued` to see a backlog."""
+    rows, next_cursor, total = service.list_jobs(
+        session, status=query.status, cursor=query.cursor, limit=query.limit
+    )
+    return Page[JobRead](items=[_job_read(r) for r in rows], next_cursor=next_cursor, total=total)
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobRead, responses=error_responses(401, 403, 404, 422))

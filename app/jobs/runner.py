@@ -1,70 +1,104 @@
-"""The job runner: a bounded pool of worker threads in the service process (or `audit worker` elsewhere)."""
+"""The job runner of a process: Dramatiq's worker for the `asr`/`audit` queues, plus the sweeps around it.
+
+In the embedded default (`audit serve`, no broker) it runs the tasks in the service process on Dramatiq's
+in-process broker, fed from the job rows; with Redis it runs in `audit worker` processes, and the API
+process only sweeps (requeues jobs whose worker died, re-sends what a crash left unsent) and runs no task.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import cache
-from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.base import utcnow
 from app.db.session import session_scope
-from app.jobs import lifecycle, service
+from app.jobs import lifecycle, repository
 from app.jobs.enums import JobStatus
+from app.jobs.queue import QUEUES, JobQueue
+from app.jobs.tasks import TaskContext
+from app.jobs.workers import Registration, new_worker_id
+from app.retention import service as retention
 from app.runtime import AuditRuntime
-from pipelines.asr import TranscribeOptions, Transcriber
+from pipelines.asr import Transcriber
 
 log = logging.getLogger(__name__)
 _PURGE_EVERY_S = 3600.0
 
 
-@cache
-def _whisper(model_dir: Path, compute_type: str, threads: int) -> Transcriber:
-    from models.whisper import load_whisper
-
-    # Loaded on the first job, once per process: services that never get audio never pay for it.
-    return Transcriber(
-        # Word timestamps locate spoken personal data for audio redaction (app.audio.redaction).
-        load_whisper(model_dir, compute_type=compute_type, cpu_threads=threads),
-        TranscribeOptions(word_timestamps=True),
-    )
-
-
 class JobRunner:
-    """Claims queued jobs and runs them, at most `workers` at a time; recovers jobs orphaned by a crash."""
+    """This process's part in running jobs: `start` (consume and sweep), `start_sweeper` (API-only node)."""
 
-    def __init__(self, *, factory: sessionmaker[Session], runtime: AuditRuntime) -> None:
+    def __init__(
+        self,
+        *,
+        factory: sessionmaker[Session],
+        runtime: AuditRuntime,
+        queue: JobQueue | None = None,
+        queues: Sequence[str] = QUEUES,
+        concurrency: int | None = None,
+    ) -> None:
         self.factory = factory
         self.runtime = runtime
         self.settings = runtime.settings
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._slots = threading.Semaphore(self.settings.workers)
-        self._pool = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="audit-job")
+        self.queue = queue or JobQueue(self.settings)
+        self.queues = tuple(queues)
+        self.concurrency = concurrency or self.settings.workers
+        self.worker_id = new_worker_id()
+        self.context = TaskContext(factory=factory, runtime=runtime, worker_id=self.worker_id)
+        self.queue.bind(self.context)
+        self.registration = Registration(
+            factory,
+            settings=self.settings,
+            worker_id=self.worker_id,
+            queues=self.queues,
+            concurrency=self.concurrency,
+        )
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._recovery: threading.Thread | None = None
-        self._load_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._registered = False
         # Conversations left `received` before this process started are nobody's in-flight request.
         self._started_at = utcnow()
 
     def transcriber(self) -> Transcriber:
         """The process's Whisper transcriber (loaded on first use)."""
-        s = self.settings
-        assert s.whisper_model_dir is not None
-        with self._load_lock:
-            return _whisper(s.whisper_model_dir, s.whisper_compute_type, s.whisper_threads)
+        return self.context.transcriber()
+
+    def preload_whisper(self) -> None:
+        """Load Whisper now (an `asr` worker), not with its first message."""
+        self.transcriber()
+
+    # --- sweeps: the job rows are the durable record, the broker's messages are sent again from them ---
 
     def recover(self) -> int:
-        """Requeue (or fail) jobs whose worker died and send callbacks left unsent; returns the jobs recovered."""
-        return len(lifecycle.recover(self.factory, settings=self.settings))
+        """Requeue (or fail) jobs whose worker is gone and send what they need; returns the jobs recovered."""
+        outcome = lifecycle.recover(self.factory, settings=self.settings)
+        for job_id, status in outcome:
+            self._dispatch(job_id, status)
+        return len(outcome)
+
+    def _dispatch(self, job_id: uuid.UUID, status: JobStatus) -> None:
+        if status == JobStatus.QUEUED:
+            self.queue.send_transcription(job_id)
+        elif status == JobStatus.AUDITING:
+            with session_scope(self.factory, read_only=True) as s:
+                job = repository.get(s, job_id=job_id)
+                attempt = job.attempts if job is not None else None
+            if attempt is not None:
+                self.queue.send_audit(job_id, attempt)
+
+    def feed(self) -> int:
+        """Send every queued job: with the in-process broker those it does not hold yet; with Redis all of
+        them (an API node's start-up: a message lost with Redis's data, or never sent because a process
+        died right after its commit; a duplicate finds its job taken and does nothing)."""
+        with session_scope(self.factory, read_only=True) as s:
+            ids = repository.queued_ids(s)
+        return sum(1 for job_id in ids if self.queue.send_transcription(job_id))
 
     def recover_received(self, *, at_start: bool) -> int:
         """Audit conversations left `received`: at start-up all older than this process, later the stale ones."""
@@ -77,41 +111,41 @@ class JobRunner:
         )
 
     def purge_audio(self) -> int:
-        """Apply the audio retention policy."""
-        with session_scope(self.factory) as s:
-            return service.purge_expired_audio(s, settings=self.settings)
+        """Apply the retention policies in short batches (app.retention); returns the recordings deleted."""
+        return retention.purge_expired(self.factory, settings=self.settings, should_stop=self._stop.is_set)
 
-    def _claim(self) -> uuid.UUID | None:
-        with session_scope(self.factory) as s:
-            job = lifecycle.claim(s, worker_id=self.worker_id)
-            return job.id if job else None
+    def sweep(self) -> None:
+        """Recover jobs of dead workers and send queued jobs the broker lacks (with Redis: those whose send
+        failed here; resending every queued row would pile duplicates onto a backlog)."""
+        self.recover()
+        if self.queue.local:
+            self.feed()
+        else:
+            self.queue.resend_unsent()
 
-    def run_job(self, job_id: uuid.UUID) -> JobStatus:
-        """Process one claimed job to its next state."""
-        try:
-            return service.process_job(
-                self.factory, runtime=self.runtime, transcriber=self.transcriber(), job_id=job_id
-            )
-        except Exception as exc:  # e.g. the model cannot load: the job must not stay 'transcribing'
-            log.exception("job %s crashed", job_id)
-            return lifecycle.fail_job(
-                self.factory, settings=self.settings, job_id=job_id, error=f"worker error: {exc}", retry=True
-            )
+    # --- running ---
 
-    def run_pending(self) -> list[JobStatus]:
-        """Recover, then run queued jobs in this thread until none is left (CLI `audit worker --once`, tests)."""
+    def run_pending(self) -> list[str]:
+        """Recover, then run every queued job in this process until none is left; their final statuses
+        (CLI `audit worker --once`, tests)."""
+        self._register()
         self.recover()
         self.recover_received(at_start=True)
-        outcomes = []
-        while (job_id := self._claim()) is not None:
-            outcomes.append(self.run_job(job_id))
-        return outcomes
+        self.feed()
+        start = len(self.queue.outcomes)
+        self.queue.drain()
+        return [status.value for status in self.queue.outcomes[start:]]
 
     def start(self) -> None:
-        """Start polling for jobs, and the start-up recovery, in the background (start-up is not held up)."""
+        """Consume the queues in this process and sweep in the background (start-up is not held up)."""
+        self._register()
         self.start_recovery()
-        self._thread = threading.Thread(target=self._loop, name="audit-job-poller", daemon=True)
-        self._thread.start()
+        self.queue.start_worker(queues=self.queues, concurrency=self.concurrency)
+        self._spawn("audit-job-sweeper", lambda: self._sweep_loop(feed_at_start=self.queue.local))
+
+    def start_sweeper(self) -> None:
+        """API-only node with a broker: sweep (requeue jobs of dead workers, resend lost messages), run none."""
+        self._spawn("audit-job-sweeper", lambda: self._sweep_loop(feed_at_start=True))
 
     def start_recovery(self) -> None:
         """Audit, in a background thread, the conversations a killed process left `received`."""
@@ -122,43 +156,55 @@ class JobRunner:
             except Exception:  # the periodic sweep of a worker, or a re-post, tries again
                 log.exception("start-up audit of conversations left received failed")
 
-        self._recovery = threading.Thread(target=run, name="audit-recovery", daemon=True)
-        self._recovery.start()
+        self._spawn("audit-recovery", run)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming; running jobs finish (a killed process leaves them for recovery)."""
+        """Stop consuming and sweeping; running tasks get `timeout` to finish (a killed process leaves them
+        to the next start-up or, with Redis, to the other workers)."""
         self._stop.set()
-        for thread in (self._thread, self._recovery):
-            if thread is not None:
-                thread.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        for thread in self._threads:
+            thread.join(timeout)
+        self.queue.stop_worker(timeout)
+        if self._registered:
+            self.registration.stop()
+        self.queue.close()
 
-    def _loop(self) -> None:
+    def _register(self) -> None:
+        if not self._registered:
+            self.registration.start()
+            self._registered = True
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _sweep_loop(self, *, feed_at_start: bool) -> None:
         try:
-            self.recover()
+            self.sweep()
+            if feed_at_start and not self.queue.local:
+                self.feed()
             self.purge_audio()
-        except Exception:  # the periodic sweep tries again
+        except Exception:  # the next sweep tries again
             log.exception("start-up recovery of jobs failed")
-        last_purge = last_sweep = time.monotonic()
-        while not self._stop.is_set():
+        last_purge = last_sweep = last_feed = time.monotonic()
+        # Dead workers are noticed within worker_dead_after_seconds; received audits within job_stale_seconds.
+        sweep_every = min(self.settings.worker_dead_after_seconds, self.settings.job_stale_seconds) / 2
+        while not self._stop.wait(self.settings.job_poll_seconds):
             try:
-                if time.monotonic() - last_purge > _PURGE_EVERY_S:
-                    last_purge = time.monotonic()
+                now = time.monotonic()
+                if now - last_purge > _PURGE_EVERY_S:
+                    last_purge = now
                     self.purge_audio()
-                # Workers elsewhere may die too: their jobs (and audits) are stale after job_stale_seconds.
-                if time.monotonic() - last_sweep > self.settings.job_stale_seconds:
-                    last_sweep = time.monotonic()
-                    self.recover()
+                if now - last_sweep > sweep_every:
+                    last_sweep = now
+                    self.sweep()
                     self.recover_received(at_start=False)
-                if not self._slots.acquire(timeout=self.settings.job_poll_seconds):
-                    continue
-                job_id = self._claim()
-                if job_id is None:
-                    self._slots.release()
-                    self._stop.wait(self.settings.job_poll_seconds)
-                    continue
-                future = self._pool.submit(self.run_job, job_id)
-                future.add_done_callback(lambda _f: self._slots.release())
+                elif (
+                    self.queue.local and self._registered and now - last_feed > self.settings.job_poll_seconds
+                ):
+                    # In-process broker: rows another process (an API without a worker) queued reach us here.
+                    last_feed = now
+                    self.feed()
             except Exception:
-                log.exception("job poller error")
-                self._stop.wait(self.settings.job_poll_seconds)
+                log.exception("job sweep failed")

@@ -61,3 +61,13 @@ class JobRead(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class JobsQuery(BaseModel):
+    """Query of `GET /v1/jobs`: newest first, optionally one status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: JobStatus | None = None
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page, as returned")
+    limit: int = Field(default=50, ge=1, le=200)

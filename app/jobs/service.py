@@ -1,37 +1,32 @@
-"""Audio use cases: accept an upload (validate, store file and job), and process a job in a worker."""
+"""Audio use cases: accept an upload (validate, store file and job), list jobs, retention. Tasks: `app.jobs.tasks`."""
 
 from __future__ import annotations
 
 import json
 import logging
 import mimetypes
-import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.audio.exceptions import AudioUnreadable
-from app.audio.redaction import apply_redaction, finish_redaction, redact_recording
 from app.audio.store import AudioStore
 from app.conversations import repository as conversations
-from app.conversations.audit import audit_transcript, record_transcript
 from app.conversations.enums import ConversationStatus
 from app.db import Conversation, Job
 from app.db.base import utcnow
-from app.db.session import session_scope
 from app.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from app.jobs import lifecycle, repository
+from app.jobs import repository
 from app.jobs.enums import TERMINAL, JobStatus
 from app.jobs.schemas import AudioConversationCreate
-from app.runtime import AuditRuntime
+from app.pagination import cursor_time, decode_cursor, encode_cursor
 from app.settings import Settings
 from app.webhooks import outbound_allowlist, validate_callback_url
-from pipelines.asr import AudioDecodeError, LayoutError, Transcriber, check_layout, probe_audio
+from pipelines.asr import AudioDecodeError, LayoutError, check_layout, probe_audio
 
 log = logging.getLogger(__name__)
 
@@ -169,81 +164,22 @@ def original_audio_file(session: Session, *, conversation_id: uuid.UUID) -> tupl
     return path, mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
-class _Progress:
-    """Writes transcription progress to the job row at most once a second (its own short transactions)."""
-
-    def __init__(self, factory: sessionmaker[Session], job_id: uuid.UUID) -> None:
-        self.factory = factory
-        self.job_id = job_id
-        self._last = 0.0
-
-    def __call__(self, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self._last < 1.0:
-            return
-        self._last = now
-        with session_scope(self.factory) as s:
-            lifecycle.heartbeat(
-                s, job_id=self.job_id, status=JobStatus.TRANSCRIBING, progress=min(fraction, 0.99)
-            )
+def list_jobs(
+    session: Session, *, status: JobStatus | None, cursor: str | None, limit: int
+) -> tuple[list[Job], str | None, int]:
+    """One page of jobs, newest first, optionally of one status; the next page's cursor and the total."""
+    position = decode_cursor(cursor, _position) if cursor is not None else None
+    rows, total = repository.page(session, status=status, cursor=position, limit=limit)
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)]) if last is not None else None
+    return rows[:limit], next_cursor, total
 
 
-def process_job(
-    factory: sessionmaker[Session], *, runtime: AuditRuntime, transcriber: Transcriber, job_id: uuid.UUID
-) -> JobStatus:
-    """Transcribe, then audit; returns the job's new status. Failures are stored on the job, never raised."""
-    settings = runtime.settings
-    with session_scope(factory, read_only=True) as s:
-        job = get_job(s, job_id=job_id)
-        conv = conversations.get(s, conversation_id=job.conversation_id)
-        if conv is None or conv.audio_path is None:
-            raise NotFound(f"job {job_id} has no recording to transcribe")
-        options = json.loads(job.options or "{}")
-        audio_path, channel = Path(conv.audio_path), conv.channel
-    try:
-        with AudioStore(settings).open_plain(audio_path) as plain:  # decrypted copy, deleted right after
-            transcript = transcriber.transcribe(
-                plain, layout=options.get("channel_layout", "mono"), progress=_Progress(factory, job_id)
-            )
-    except (AudioDecodeError, LayoutError, AudioUnreadable) as exc:
-        error = f"audio could not be decoded: {exc}"
-        return lifecycle.fail_job(factory, settings=settings, job_id=job_id, error=error, retry=False)
-    except Exception as exc:
-        log.exception("transcription failed for job %s", job_id)
-        error = f"transcription failed: {type(exc).__name__}: {exc}"
-        return lifecycle.fail_job(factory, settings=settings, job_id=job_id, error=error, retry=True)
-    if not transcript.utterances:
-        # Noise, silence or a cut recording: nothing to audit, and a score of 100 would claim a perfect call.
-        return lifecycle.fail_job(
-            factory, settings=settings, job_id=job_id, error=lifecycle.NO_SPEECH, retry=False
-        )
-
-    with session_scope(factory) as s:
-        lifecycle.heartbeat(s, job_id=job_id, status=JobStatus.AUDITING, progress=1.0)
-    # Audited outside any transaction (SQLite's write lock is not held while the model runs); then the
-    # transcript, its audit and the job's end commit together: a crash before that leaves the job to retry.
-    audit = audit_transcript(runtime, channel=channel, utterances=tuple(transcript.utterances))
-    try:  # spoken PII silenced before the transcript is stored: the stored recording is never less private
-        redacted = redact_recording(
-            settings, masker=runtime.pipeline.stages.masker, transcript=transcript, audio_path=audio_path
-        )
-    except Exception as exc:
-        log.exception("redaction failed for job %s", job_id)
-        error = f"redaction failed: {type(exc).__name__}: {exc}"
-        return lifecycle.fail_job(factory, settings=settings, job_id=job_id, error=error, retry=True)
-    with session_scope(factory) as s:
-        job = get_job(s, job_id=job_id)
-        if job.status in TERMINAL:  # ended meanwhile (recovery took this worker for dead): that ending stands
-            return job.status
-        conv = conversations.get(s, conversation_id=job.conversation_id)
-        assert conv is not None
-        record_transcript(s, conv=conv, audit=audit)
-        apply_redaction(conv, result=redacted, settings=settings)
-        conv.audio_duration_s = transcript.duration_s
-        status = lifecycle.complete(job, conv)
-    finish_redaction(settings, result=redacted)
-    lifecycle.deliver_callback(factory, settings=settings, job_id=job_id)
-    return status
+def _position(values: list[Any]) -> tuple[datetime, uuid.UUID]:
+    at, ident = values
+    if not isinstance(ident, str):
+        raise ValueError("bad id")
+    return cursor_time(at), uuid.UUID(ident)
 
 
 def purge_expired_audio(session: Session, *, settings: Settings) -> int:

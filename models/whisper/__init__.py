@@ -176,8 +176,9 @@ def load_whisper(
     compute_type: str = "int8",
     cpu_threads: int = 0,
     check_sha256: bool = True,
+    device: str = "cpu",
 ) -> WhisperModel:
-    """Load the materialised model on CPU; never touches a model hub (a directory path is used as is)."""
+    """Load the materialised model (CPU, or `device="cuda"`); never touches a model hub."""
     manifest = load_manifest()
     problems = _problems(model_dir, manifest, hash_files=check_sha256)
     if problems:
@@ -189,7 +190,7 @@ def load_whisper(
     try:
         return WhisperModel(
             str(model_dir),
-            device="cpu",
+            device=device,
             compute_type=compute_type,
             cpu_threads=cpu_threads,
             local_files_only=True,

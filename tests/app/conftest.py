@@ -74,6 +74,8 @@ def keys(client: TestClient) -> dict[str, str]:
     with session_scope(factory) as session:
         for role in ("ingest", "supervisor", "auditor", "admin"):
             _, out[role] = create_key(session, name=f"test-{role}", role=role)
+        # The agent role is bound to one agent (issue 10): A7's key sees only A7's conversations.
+        _, out["agent"] = create_key(session, name="test-agent", role="agent", agent_id="A7")
     return out
 
 

@@ -71,8 +71,9 @@ class TestHealth:
         resp = client.get("/v1/admin/health", headers=auth["admin"])
         assert resp.status_code == 200
         body = resp.json()
-        assert set(body) == {"status", "database", "lexicon_version", "models"}
+        assert set(body) == {"status", "database", "lexicon_version", "rules_version", "models", "queue"}
         assert body["status"] == "ok"
+        assert body["queue"]["broker"] == "in-process"  # no AUDIT_BROKER_URL in tests: the embedded default
         assert body["database"] in {"sqlite", "postgresql"}
         assert len(body["lexicon_version"]) == 12
         assert body["models"]["emotion"].startswith("e5s-emotion-")

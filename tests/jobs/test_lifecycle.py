@@ -158,7 +158,7 @@ class TestRecoveryOutOfAttempts:
         receiver: tuple[str, list[dict[str, object]]],
     ) -> None:
         url, received = receiver
-        job_id = _audio_job(factory, attempts=1, status=JobStatus.AUDITING, callback_url=url)
+        job_id = _audio_job(factory, attempts=1, status=JobStatus.TRANSCRIBING, callback_url=url)
 
         assert lifecycle.recover(factory, settings=settings) == [(job_id, JobStatus.QUEUED)]
 
@@ -173,6 +173,22 @@ class TestRecoveryOutOfAttempts:
         assert conv.analysis_error is None
         assert job.callback_status is None
         assert received == []
+
+    def test_transcribed_job_is_audited_again_not_transcribed_again(
+        self, factory: sessionmaker[Session], settings: Settings
+    ) -> None:
+        # `auditing`: the transcript is stored and the audit task was queued; its holder died.
+        job_id = _audio_job(factory, attempts=1, status=JobStatus.AUDITING, callback_url=None)
+
+        assert lifecycle.recover(factory, settings=settings) == [(job_id, JobStatus.AUDITING)]
+
+        job, conv = _load(factory, job_id)
+        # The next audit task is for attempt 2: a late delivery of attempt 1's is stale and does nothing.
+        assert (job.status, job.attempts, job.worker_id) == (JobStatus.AUDITING, 2, None)
+        assert conv.status == ConversationStatus.PENDING_TRANSCRIPTION
+        # Waiting for an audit worker is not being orphaned: the next sweep leaves it alone.
+        assert lifecycle.recover(factory, settings=settings) == []
+        assert _load(factory, job_id)[0].attempts == 2
 
     def test_live_worker_elsewhere_is_left_alone(
         self, factory: sessionmaker[Session], settings: Settings

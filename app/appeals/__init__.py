@@ -1,0 +1,1 @@
+"""Appeals (申诉): an agent contests a finding; a supervisor upholds or overturns it."""

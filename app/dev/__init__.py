@@ -1,0 +1,1 @@
+"""Developer commands (`audit dev ...`): not part of the service; they need the repository checkout."""

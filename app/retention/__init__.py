@@ -1,0 +1,1 @@
+"""Retention: recordings and (when configured) whole conversations deleted after their time, in batches."""

@@ -1,0 +1,1 @@
+"""Rule versions (stored, applied, rolled back) and the rule dry-run (what a candidate change would flag)."""
