@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.abuse import AbuseScorer
 from pipelines.audit import AuditPipeline, AuditStages, build_stages, with_rules
+from pipelines.dissatisfaction import DissatisfactionModel
 from pipelines.emotion import EmotionClassifier
 from pipelines.keywords import KeywordExtractor
 from pipelines.rules import RuleSet, load_rules
@@ -61,6 +62,17 @@ def _abuse_classifier(model_root: Path, threads: int, batch_size: int) -> AbuseS
         raise ModelSetupError(str(exc)) from exc
 
 
+@cache
+def _dissatisfaction_model() -> DissatisfactionModel:
+    from models.dissatisfaction.loader import load_dissatisfaction_model
+    from models.emotion.setup import ModelAssetError
+
+    try:
+        return load_dissatisfaction_model()
+    except ModelAssetError as exc:
+        raise ModelSetupError(str(exc)) from exc
+
+
 class AuditRuntime:
     """Holds the current pipeline; a lexicon reload builds new stages and swaps them in one assignment."""
 
@@ -69,16 +81,21 @@ class AuditRuntime:
         self._lock = threading.Lock()
         self.emotion: EmotionClassifier | None = None
         self.abuse: AbuseScorer | None = None
+        self.dissatisfaction: DissatisfactionModel | None = None
         model_args = (settings.model_dir / "e5-small", settings.torch_threads, settings.emotion_batch_size)
         if settings.emotion_enabled:
             self.emotion = _emotion_classifier(*model_args)
             if settings.abuse_enabled:
                 # Loaded next to emotion: its head reads the emotion encoder's pooled features.
                 self.abuse = _abuse_classifier(*model_args)
+            # Conversation-level dissatisfaction (issue 11): reads the same encoder pass; a small linear model.
+            self.dissatisfaction = _dissatisfaction_model()
         stages = build_stages(
             settings.lexicon_dir, keyword_extractor=_keyword_extractor(settings.lexicon_dir)
         )
-        self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
+        self._pipeline = AuditPipeline(
+            stages, emotion=self.emotion, abuse=self.abuse, dissatisfaction=self.dissatisfaction
+        )
         # A stored rules version in force instead of lexicons/rules.yaml (app.rules); a lexicon reload keeps it.
         self._rules_override: RuleSet | None = None
         self.rules_version_id: uuid.UUID | None = None  # the stored version in force; None: the file
@@ -123,7 +140,9 @@ class AuditRuntime:
             stages = with_rules(self._pipeline.stages, in_force)
             self._rules_override = rules
             self.rules_version_id = version_id if rules is not None else None
-            self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
+            self._pipeline = AuditPipeline(
+                stages, emotion=self.emotion, abuse=self.abuse, dissatisfaction=self.dissatisfaction
+            )
             log.info("rules %s in force: version %s", in_force.version, stages.version)
             return stages.version
 
@@ -137,6 +156,7 @@ class AuditRuntime:
         return {
             "emotion": self.emotion.version if self.emotion is not None else None,
             "abuse": self.abuse.version if self.abuse is not None else None,
+            "dissatisfaction": self.dissatisfaction.version if self.dissatisfaction is not None else None,
             # The model's name, never its path on disk.
             "whisper": self.settings.whisper_model_dir.name if self.settings.whisper_model_dir else None,
         }
@@ -149,6 +169,8 @@ class AuditRuntime:
             )
             if self._rules_override is not None:  # a stored rules version stays in force over the file
                 stages = with_rules(stages, self._rules_override)
-            self._pipeline = AuditPipeline(stages, emotion=self.emotion, abuse=self.abuse)
+            self._pipeline = AuditPipeline(
+                stages, emotion=self.emotion, abuse=self.abuse, dissatisfaction=self.dissatisfaction
+            )
             log.info("lexicons reloaded: version %s", stages.version)
             return stages.version

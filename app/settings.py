@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(default=12, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
+    # Failed sign-ins from one client address within the lock-out window before it waits out the window too.
+    login_max_failures_per_address: int = Field(default=30, ge=1)
 
     # Audio jobs
     workers: int = 1  # transcription jobs in parallel; each uses whisper_threads cores

@@ -7,7 +7,8 @@ Seeds the database with `benchmarks.seed_pg` up to `--conversations` (real audit
 the last 90 days, ~200 agents; an existing seed is reused), then calls `GET /v1/reports/{agents,daily,rules}`
 through the app (a TestClient over the same code `audit serve` runs, emotion model off: reports read only)
 for two periods: the last 7 days (the default) and all 90 days (every conversation in the period), JSON and
-XLSX. Prints p50/p95 per report with the load average, a baseline measured in the same run (the per-agent
+XLSX. Prints p50/p95 per report with the load average, the daily report with its per-day keyword cache
+emptied before every call (every day ranked anew, the path before the cache and after a restart), a baseline measured in the same run (the per-agent
 numbers computed the naive way: the period's conversation and finding rows loaded into Python), and EXPLAIN
 ANALYZE of the slowest statement of the slowest report.
 """
@@ -37,6 +38,7 @@ from app.db import Conversation, Finding
 from app.db.migrate import upgrade
 from app.db.session import session_scope
 from app.main import create_app
+from app.reports import day_cache
 from app.reports.queries import POSTGRES_REPORT_SETTINGS
 from app.settings import REPO_ROOT, Settings
 
@@ -194,6 +196,22 @@ def main() -> None:
                         f"{_percentile(times, 0.95):7.3f}  {size}"
                     )
         print(_load())
+
+        # The daily report before its per-day keyword cache (app/reports/day_cache.py): every day ranked anew,
+        # as on the first request after a start or when every day changed.
+        daily_url = f"/v1/reports/daily{periods['90 days']}"
+
+        def uncached() -> None:
+            day_cache.TOP_KEYWORDS.clear()
+            client.get(daily_url, headers=headers)
+
+        cold = _time(uncached, args.repeat)
+        warm = results[("daily", "90 days", "json")]
+        print(
+            f"daily over 90 days with every day ranked anew (no cached day, as before the cache): "
+            f"p50 {statistics.median(cold):.3f} s p95 {_percentile(cold, 0.95):.3f} s; with unchanged days "
+            f"cached p50 {statistics.median(warm):.3f} s ({statistics.median(cold) / statistics.median(warm):.1f}x)"
+        )
 
         since, until = now - timedelta(days=91), now + timedelta(days=1)
         naive = _time(lambda: _naive_agents(engine, since, until), max(3, args.repeat // 2))

@@ -28,10 +28,19 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.conversations import repository
-from app.conversations.search import PROBE, ConversationFilters, conditions, level_query, probe_query
+from app.conversations import repository, search
+from app.conversations.search import (
+    POSTGRES_SEARCH_SETTINGS,
+    ConversationFilters,
+    branches,
+    conditions,
+    level_query,
+    probe_query,
+    probe_size,
+)
 from app.db import Conversation
 from app.db.session import make_engine, make_session_factory
 
@@ -135,7 +144,7 @@ class Params:
         self.read = [rng.choice(ids) for _ in range(runs)]
 
 
-COUNT_CAP = [repository.COUNT_CAP]
+COUNT_CAP = [search.COUNT_CAP]
 
 
 def _new_search(session: Session, filters: ConversationFilters | uuid.UUID) -> Any:
@@ -167,8 +176,10 @@ def _time(
             try:
                 fn(session, p)
                 out.append((time.perf_counter() - t0) * 1000)
-            except Exception:  # the statement timeout: counted as the timeout
-                out.append(float(timeout_ms or 0))
+            except OperationalError:  # the baseline's statement timeout: counted as the timeout
+                if not timeout_ms:
+                    raise
+                out.append(float(timeout_ms))
             session.rollback()
     return out
 
@@ -184,25 +195,27 @@ def _explain(session: Session, name: str, filters: ConversationFilters) -> None:
     app.conversations.search.page): each severity level's probe, a walk where the level is dense, until
     the page is full and the total counted."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    where = conditions(filters, dialect="postgresql")
-    stmts: list[tuple[str, Any]] = []
+    where = branches(filters, dialect="postgresql")
+    stmts: list[tuple[str, Any, bool]] = []
     found = total = 0
     for level in (3, 2, 1, 0):
         page_open = found < LIMIT + 1
         if not page_open and total > COUNT_CAP[0]:
             break
-        n = max(PROBE if page_open else 0, COUNT_CAP[0] - total) + 1
+        n = max(probe_size(filters) if page_open else 0, COUNT_CAP[0] - total) + 1
         probe = probe_query(where, level=level, limit=n)
         got = len(session.execute(probe).all())
         total += got
-        stmts.append((f"severity {level}: probe, {got} rows", probe))
+        stmts.append((f"severity {level}: probe, {got} rows", probe, filters.q is not None))
         if page_open and got == n:
             walk = level_query(where, level=level, after=None, limit=LIMIT + 1 - found)
-            stmts.append((f"severity {level}: walk", walk))
+            stmts.append((f"severity {level}: walk", walk, False))
         if page_open:
             found += min(got, LIMIT + 1 - found)
-    for part, stmt in stmts:
+    for part, stmt, bitmap in stmts:
         sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        flag = "off" if bitmap else "on"  # repository.search's bitmap probes for `q`
+        session.execute(text(f"SET enable_indexscan = {flag}; SET enable_seqscan = {flag}"))
         plan = session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql)).scalars().all()
         print(f"\n--- EXPLAIN {name} ({part}) {filters_repr(filters)}")
         print("\n".join(plan))
@@ -225,7 +238,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--count-cap", type=int, default=repository.COUNT_CAP, help="total counted up to")
+    parser.add_argument("--count-cap", type=int, default=search.COUNT_CAP, help="total counted up to")
     parser.add_argument("--slowest", type=int, default=0, help="print the N slowest parameters per query")
     args = parser.parse_args()
     COUNT_CAP[0] = args.count_cap
@@ -273,7 +286,8 @@ def main() -> None:
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.explain and pg:
         with factory() as s:
-            s.execute(text("SET jit = off"))  # as repository.search does
+            for setting in POSTGRES_SEARCH_SETTINGS:  # as repository.search does
+                s.execute(text(setting))
             for name, ps, fn in queries:
                 if fn is _new_search:
                     _explain(s, name, ps[0])

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from pipelines.abuse import AGENT_CARE_METRIC, AbuseScorer, abuse_findings, needs_agent_care
+from pipelines.dissatisfaction import DissatisfactionModel
 from pipelines.emotion import EmotionClassifier, FeatureEmotionClassifier, summarize_conversation
 from pipelines.keywords import KeywordExtractor
 from pipelines.pii import PiiMasker, pii_findings
@@ -15,7 +18,7 @@ from pipelines.rules import RuleSet, ServiceNormChecker, load_rules
 from pipelines.scoring import Scorer
 from pipelines.sensitive import SensitiveWordMatcher, load_sensitive_lexicon
 from pipelines.sensitive_lexicon import SensitiveLexicon
-from pipelines.types import AuditResult, Conversation, EmotionPrediction, Finding, Utterance
+from pipelines.types import AuditResult, Conversation, Dissatisfaction, EmotionPrediction, Finding, Utterance
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,16 @@ class AuditPipeline:
         *,
         emotion: EmotionClassifier | None = None,
         abuse: AbuseScorer | None = None,
+        dissatisfaction: DissatisfactionModel | None = None,
     ) -> None:
-        if abuse is not None and not isinstance(emotion, FeatureEmotionClassifier):
-            raise ValueError("the abuse head reads the emotion encoder's features: it needs that classifier")
+        if (abuse is not None or dissatisfaction is not None) and not isinstance(
+            emotion, FeatureEmotionClassifier
+        ):
+            raise ValueError("the abuse and dissatisfaction models read the emotion encoder's features")
         self.stages = stages
         self.emotion = emotion
         self.abuse = abuse
+        self.dissatisfaction = dissatisfaction
 
     def run(self, conversation: Conversation) -> AuditResult:
         """Audit one conversation whose text is not yet masked."""
@@ -108,10 +115,10 @@ class AuditPipeline:
         The emotion model sees every utterance of every conversation in one call: a chat holds about a
         dozen turns, so per-conversation calls ran the encoder in small, half-empty batches.
         """
-        emotions, abuse = self._models([conv.utterances for conv, _ in items])
+        emotions, abuse, dissat = self._models([conv.utterances for conv, _ in items])
         return [
-            self._audit(conv, pii_findings=pii, emotions=emos, abuse=probs)
-            for (conv, pii), emos, probs in zip(items, emotions, abuse, strict=True)
+            self._audit(conv, pii_findings=pii, emotions=emos, abuse=probs, dissatisfaction=d)
+            for (conv, pii), emos, probs, d in zip(items, emotions, abuse, dissat, strict=True)
         ]
 
     def run_masked_variants(
@@ -124,37 +131,55 @@ class AuditPipeline:
         The models see each utterance once: only the lexicon and rule stages differ between variants.
         One list of results per variant, in the order of `items`.
         """
-        emotions, abuse = self._models([conv.utterances for conv, _ in items])
+        emotions, abuse, dissat = self._models([conv.utterances for conv, _ in items])
         return [
             [
-                self._audit(conv, pii_findings=pii, emotions=emos, abuse=probs, stages=stages)
-                for (conv, pii), emos, probs in zip(items, emotions, abuse, strict=True)
+                self._audit(
+                    conv, pii_findings=pii, emotions=emos, abuse=probs, dissatisfaction=d, stages=stages
+                )
+                for (conv, pii), emos, probs, d in zip(items, emotions, abuse, dissat, strict=True)
             ]
             for stages in variants
         ]
 
     def _models(
         self, conversations: Sequence[tuple[Utterance, ...]]
-    ) -> tuple[list[list[EmotionPrediction | None] | None], list[list[float | None] | None]]:
-        """Emotion per utterance and, with an abuse head, P(abuse) from the same encoder pass."""
+    ) -> tuple[
+        list[list[EmotionPrediction | None] | None],
+        list[list[float | None] | None],
+        list[Dissatisfaction | None],
+    ]:
+        """Emotion per utterance and, with the heads that read its features, P(abuse) per utterance and the
+        conversation's dissatisfaction, all from the same encoder pass."""
         none: list[None] = [None] * len(conversations)
         if self.emotion is None:
-            return list(none), list(none)
+            return list(none), list(none), list(none)
         texts = [u.text for utts in conversations for u in utts]
         flat_abuse: list[float | None] | None = None
-        if self.abuse is not None and isinstance(self.emotion, FeatureEmotionClassifier):
+        pooled: np.ndarray | None = None
+        needs_features = self.abuse is not None or self.dissatisfaction is not None
+        if needs_features and isinstance(self.emotion, FeatureEmotionClassifier):
             flat, features = self.emotion.predict_with_features(texts)
-            flat_abuse = self.abuse.proba(texts, features)
+            if self.abuse is not None:
+                flat_abuse = self.abuse.proba(texts, features)
+            pooled = features.float().numpy()
         else:
             flat = self.emotion.predict(texts)
         emotions: list[list[EmotionPrediction | None] | None] = []
         abuse: list[list[float | None] | None] = []
+        dissat: list[Dissatisfaction | None] = []
         start = 0
         for utts in conversations:
-            emotions.append(list(flat[start : start + len(utts)]))
+            preds = list(flat[start : start + len(utts)])
+            emotions.append(preds)
             abuse.append(list(flat_abuse[start : start + len(utts)]) if flat_abuse is not None else None)
+            dissat.append(
+                self.dissatisfaction.score(utts, preds, pooled[start : start + len(utts)])
+                if self.dissatisfaction is not None and pooled is not None
+                else None
+            )
             start += len(utts)
-        return emotions, abuse
+        return emotions, abuse, dissat
 
     def _audit(
         self,
@@ -163,6 +188,7 @@ class AuditPipeline:
         pii_findings: list[Finding] | None,
         emotions: list[EmotionPrediction | None] | None,
         abuse: list[float | None] | None = None,
+        dissatisfaction: Dissatisfaction | None = None,
         stages: AuditStages | None = None,
     ) -> AuditResult:
         s = stages or self.stages
@@ -198,10 +224,12 @@ class AuditPipeline:
             keywords=tuple(s.keywords.for_conversation(utts)),
             score=score,
             severity=severity,
-            flagged=s.scorer.flagged(severity, score),
+            flagged=s.scorer.flagged(severity, score)
+            or s.rules.flags_dissatisfaction(dissatisfaction.probability if dissatisfaction else None),
             metrics=metrics,
             emotions=tuple(emotions) if emotions is not None else (None,) * len(utts),
             conversation_emotion=conv_emotion,
             lexicon_version=s.version,
             rules_version=s.rules.version,
+            dissatisfaction=dissatisfaction,
         )

@@ -28,6 +28,7 @@ _ORDER_CARD_RE = re.compile(r"\[订单编号:[^\n\]]{0,100}\]\]?")
 _MASK_RE = re.compile(r"(?<![0-9A-Za-z@._-])[0-9A-Za-z@._-]*\*{3,}[0-9A-Za-z@._-]*")  # masks: 138****5678
 _WORD_RE = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 _SPEAKERS: tuple[Speaker, ...] = ("customer", "agent")
+_ALLOWED = frozenset(ALLOW_POS)
 _WEIGHT_DIGITS = 6
 
 
@@ -78,27 +79,52 @@ class KeywordExtractor:
 
     def extract(self, texts: Sequence[str], *, top_k: int | None = None) -> list[tuple[str, float]]:
         """Top-k (term, TF-IDF weight) over the concatenation of `texts`, heaviest first."""
-        k = self.top_k if top_k is None else top_k
-        document = "\n".join(_clean(t) for t in texts)
-        if not document.strip():
-            return []
-        # extract_tags only reads the TFIDF object's tables, so one instance serves every thread.
-        tags = self._tfidf.extract_tags(document, topK=None, withWeight=True, allowPOS=ALLOW_POS)
-        ranked: list[tuple[str, float]] = []
-        for word, weight in tags:
-            if _is_keyword(word, self._stopwords):
-                ranked.append((word, round(float(weight), _WEIGHT_DIGITS)))
-        # Stable order for equal weights: TF-IDF ties are common in short chats.
-        ranked.sort(key=lambda item: (-item[1], item[0]))
-        return ranked[:k]
+        return self._rank(self._counts(texts), self.top_k if top_k is None else top_k)
 
     def for_conversation(self, utterances: Sequence[Utterance]) -> list[Keyword]:
         """Keywords of the whole conversation (speaker None), then of the customer's and the agent's turns."""
-        keywords = [Keyword(t, w, None) for t, w in self.extract(_texts(utterances))]
+        by_speaker: dict[str, list[str]] = {}
+        for u in utterances:
+            by_speaker.setdefault(u.speaker, []).append(u.text)
+        # Each speaker's text is segmented once: the whole conversation's word counts are their sums (jieba
+        # never segments across the newline between turns), which halves the cost of keywords (issue 14).
+        counts = {speaker: self._counts(texts) for speaker, texts in by_speaker.items()}
+        whole: dict[str, float] = {}
+        for per_speaker in counts.values():
+            for word, n in per_speaker.items():
+                whole[word] = whole.get(word, 0.0) + n
+        keywords = [Keyword(t, w, None) for t, w in self._rank(whole, self.top_k)]
         for speaker in _SPEAKERS:
-            texts = _texts(u for u in utterances if u.speaker == speaker)
-            keywords.extend(Keyword(t, w, speaker) for t, w in self.extract(texts))
+            keywords.extend(
+                Keyword(t, w, speaker) for t, w in self._rank(counts.get(speaker, {}), self.top_k)
+            )
         return keywords
+
+    def _counts(self, texts: Iterable[str]) -> dict[str, float]:
+        """Word counts of the concatenated `texts` as jieba's TF-IDF counts them (POS and stopword filters)."""
+        document = "\n".join(_clean(t) for t in texts)
+        if not document.strip():
+            return {}
+        stop_words = self._tfidf.stop_words
+        counts: dict[str, float] = {}
+        for pair in self._tfidf.postokenizer.cut(document):
+            word = pair.word
+            if pair.flag not in _ALLOWED or len(word.strip()) < 2 or word.lower() in stop_words:
+                continue
+            counts[word] = counts.get(word, 0.0) + 1.0
+        return counts
+
+    def _rank(self, counts: dict[str, float], k: int) -> list[tuple[str, float]]:
+        """Top-k (term, weight) of `counts`, weighted exactly as jieba's `TFIDF.extract_tags`."""
+        total = sum(counts.values())
+        idf, median = self._tfidf.idf_freq, self._tfidf.median_idf
+        ranked: list[tuple[str, float]] = []
+        for word, n in counts.items():
+            if _is_keyword(word, self._stopwords):
+                ranked.append((word, round(float(n * (idf.get(word, median) / total)), _WEIGHT_DIGITS)))
+        # Stable order for equal weights: TF-IDF ties are common in short chats.
+        ranked.sort(key=lambda item: (-item[1], item[0]))
+        return ranked[:k]
 
 
 class _DictionaryPosTokenizer:

@@ -151,6 +151,14 @@ class RuleSet:
     negative_turn: NegativeTurn
     norms: tuple[Norm, ...]
     scoring: ScoringRules
+    # flag.dissatisfaction_min: a conversation whose dissatisfaction (0-1) is at or above it is flagged too;
+    # None (left out) = the model's score is shown but never flags
+    flag_dissatisfaction_min: float | None = None
+
+    def flags_dissatisfaction(self, dissatisfaction: float | None) -> bool:
+        """True when the conversation-level dissatisfaction reaches the flag threshold."""
+        limit = self.flag_dissatisfaction_min
+        return limit is not None and dissatisfaction is not None and dissatisfaction >= limit
 
     def norm(self, norm_id: str) -> Norm | None:
         """The configured norm with this id, or None when the YAML leaves it out (disabled)."""
@@ -180,7 +188,7 @@ def parse_rules(raw: bytes, *, source: str, version: str | None = None) -> RuleS
 
 def _parse(doc: Any, version: str) -> RuleSet:
     root = _mapping(doc, "top level", {"version", "flag", "negative_turn", "norms", "scoring"})
-    flag = _mapping(root.get("flag"), "flag", {"min_severity", "score_below"})
+    flag = _mapping(root.get("flag"), "flag", {"min_severity", "score_below", "dissatisfaction_min"})
     neg = _mapping(root.get("negative_turn"), "negative_turn", {"emotions", "min_confidence", "cues"})
     norms = _mapping(root.get("norms"), "norms", set(NORM_PARAMS))
     return RuleSet(
@@ -194,6 +202,11 @@ def _parse(doc: Any, version: str) -> RuleSet:
         ),
         norms=tuple(_norm(key, value) for key, value in norms.items()),
         scoring=_scoring(root.get("scoring")),
+        flag_dissatisfaction_min=(
+            None
+            if flag.get("dissatisfaction_min") is None
+            else _number(flag.get("dissatisfaction_min"), "flag.dissatisfaction_min", 0, 1)
+        ),
     )
 
 

@@ -144,6 +144,23 @@ class ConversationEmotion:
 
 
 @dataclass(frozen=True, slots=True)
+class DrivingTurn:
+    """A customer utterance and how much the conversation's dissatisfaction drops without it."""
+
+    index: int
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dissatisfaction:
+    """P(the customer leaves dissatisfied) of a conversation and its driving customer turns, strongest first."""
+
+    probability: float
+    turns: tuple[DrivingTurn, ...]
+    version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AuditResult:
     """Everything the audit produced for one conversation, ready to be stored."""
 
@@ -158,3 +175,4 @@ class AuditResult:
     conversation_emotion: ConversationEmotion | None = None
     lexicon_version: str = ""
     rules_version: str = ""  # the rule set's own version (rules.yaml's sha, or a stored version's number)
+    dissatisfaction: Dissatisfaction | None = None  # None: no emotion model, or the customer never spoke

@@ -92,6 +92,14 @@ def _fires(
         }
     if rule.score_below is not None:
         return {"score": conv.score, "threshold": rule.score_below} if rule.score_fires(conv.score) else None
+    if rule.dissatisfaction_min is not None:
+        if not rule.dissatisfaction_fires(conv.dissatisfaction):
+            return None
+        return {
+            "score": conv.score,
+            "dissatisfaction": conv.dissatisfaction,
+            "dissatisfaction_threshold": rule.dissatisfaction_min,
+        }
     if rule.agent_flagged_per_day is not None and conv.flagged:
         start, end = _local_day(conv.started_at)
         count = session.scalar(
@@ -183,4 +191,9 @@ def _summary(rule: AlertRule, conv: Conversation, details: dict[str, Any]) -> st
             for f in details["findings"][:5]
         )
         return f"{who}，会话 {conv.external_id}{score}：{hits}"
+    if "dissatisfaction" in details:
+        return (
+            f"{who}，会话 {conv.external_id}{score}：不满意度 {details['dissatisfaction']:.2f}"
+            f"（阈值 {details['dissatisfaction_threshold']:g}）"
+        )
     return f"{who}，会话 {conv.external_id}{score}（低于 {details['threshold']:g}）"

@@ -21,7 +21,7 @@ from pipelines.types import Severity
 ALERTS_FILE = "alerts.yaml"
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _KINDS = frozenset({"sensitive_word", "pii", "service_norm", "emotion", "abuse"})
-_CONDITIONS = ("findings", "score_below", "agent_flagged_per_day")
+_CONDITIONS = ("findings", "score_below", "agent_flagged_per_day", "dissatisfaction_min")
 _RULE_FIELDS = frozenset({"id", "name", "severity", "enabled", *_CONDITIONS})
 _FINDING_FIELDS = frozenset({"kinds", "categories", "exclude_categories", "terms", "min_severity"})
 MAX_MATCHES_KEPT = 10
@@ -73,6 +73,7 @@ class AlertRule:
     findings: FindingMatch | None = None
     score_below: float | None = None
     agent_flagged_per_day: int | None = None
+    dissatisfaction_min: float | None = None  # the conversation's 不满意度 (0-1) at least this (issue 11)
 
     @property
     def scope(self) -> AlertScope:
@@ -89,6 +90,11 @@ class AlertRule:
     def score_fires(self, score: float | None) -> bool:
         """True if a `score_below:` rule fires for this score (an unscored conversation never does)."""
         return self.score_below is not None and score is not None and score < self.score_below
+
+    def dissatisfaction_fires(self, dissatisfaction: float | None) -> bool:
+        """True if a `dissatisfaction_min:` rule fires (a conversation the model did not score never does)."""
+        limit = self.dissatisfaction_min
+        return limit is not None and dissatisfaction is not None and dissatisfaction >= limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +175,10 @@ def _rule(item: Any, pos: int) -> tuple[AlertRule, bool]:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 100:
             raise AlertRulesError(f"{where}: `score_below` must be a number in (0, 100]")
         rule = AlertRule(rule_id, name, severity, score_below=float(value))
+    elif cond == "dissatisfaction_min":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise AlertRulesError(f"{where}: `dissatisfaction_min` must be a number in (0, 1]")
+        rule = AlertRule(rule_id, name, severity, dissatisfaction_min=float(value))
     else:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
             raise AlertRulesError(f"{where}: `agent_flagged_per_day` must be a whole number from 1 to 10000")

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.alerts.raising import record_alerts
 from app.appeals import carry
@@ -198,41 +199,50 @@ def stored_text(conv: Conversation) -> pt.Conversation:
 def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResult, keep_pii: bool) -> None:
     # On re-analysis the PII findings cannot be recomputed from masked text, so they are kept.
     kept = [f for f in conv.findings if keep_pii and f.kind == "pii"]
-    conv.findings = kept
-    conv.keywords = []
-    session.flush()
+    if len(kept) != len(conv.findings) or conv.keywords:  # a re-analysis: the old rows go first
+        conv.findings = kept
+        conv.keywords = []
+        session.flush()
     by_index = {u.index: u for u in conv.utterances}
     for utt, emo in zip(result.utterances, result.emotions or [None] * len(result.utterances), strict=False):
         row = by_index[utt.index]
-        row.emotion = emo.label if emo else None
-        row.emotion_confidence = emo.confidence if emo else None
-        row.emotion_probs = dict(emo.probs) if emo else None
+        values = (emo.label, emo.confidence, dict(emo.probs)) if emo else (None, None, None)
+        # Unchanged values are not set: an UPDATE per utterance writing what is stored costs more than the audit.
+        if (row.emotion, row.emotion_confidence, row.emotion_probs) != values:
+            row.emotion, row.emotion_confidence, row.emotion_probs = values
     start = len(kept)
-    for pos, f in enumerate(result.findings, start=start):
-        conv.findings.append(
-            Finding(
-                position=pos,
-                kind=f.kind,
-                category=f.category,
-                term=f.term,
-                severity=int(f.severity),
-                utterance_index=f.utterance_index,
-                start=f.start,
-                end=f.end,
-                rule=f.rule,
-                detail=f.detail,
-                lexicon_version=result.lexicon_version,
-                rules_version=result.rules_version,
-            )
-        )
-    for pos, k in enumerate(result.keywords):
-        conv.keywords.append(Keyword(position=pos, term=k.term, weight=k.weight, speaker=k.speaker))
+    findings = [
+        {
+            "position": pos,
+            "kind": f.kind,
+            "category": f.category,
+            "term": f.term,
+            "severity": int(f.severity),
+            "utterance_index": f.utterance_index,
+            "start": f.start,
+            "end": f.end,
+            "rule": f.rule,
+            "detail": f.detail,
+            "lexicon_version": result.lexicon_version,
+            "rules_version": result.rules_version,
+            "overturned_at": None,
+        }
+        for pos, f in enumerate(result.findings, start=start)
+    ]
+    keywords = [
+        {"position": pos, "term": k.term, "weight": k.weight, "speaker": k.speaker}
+        for pos, k in enumerate(result.keywords)
+    ]
     ce = result.conversation_emotion
     conv.customer_emotion = ce.dominant_negative if ce else None
     conv.customer_emotion_peak = ce.peak_label if ce else None
     conv.customer_emotion_peak_confidence = ce.peak_confidence if ce else None
     conv.emotion_trajectory = ce.trajectory if ce else None
     conv.emotion_summary = _emotion_dict(ce)
+    # Conversation-level dissatisfaction (issue 11) and the customer turns driving it.
+    ds = result.dissatisfaction
+    conv.dissatisfaction = round(ds.probability, 4) if ds else None
+    conv.dissatisfaction_turns = [{"index": t.index, "weight": t.weight} for t in ds.turns] if ds else None
     conv.score = result.score.total
     conv.score_breakdown = score_breakdown(result.score)
     conv.severity = int(result.severity)
@@ -242,7 +252,16 @@ def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResul
     conv.status = ConversationStatus.ANALYSED
     conv.analysis_error = None
     conv.analysed_at = utcnow()
+    # The conversation row is written (and so locked) before its children, in the order the unit of work
+    # uses everywhere else: a re-post auditing the same row (audit_if_received) then waits, never deadlocks.
     session.flush()
+    # One multi-row INSERT per table instead of the unit of work's bookkeeping per object (issue 14).
+    new_findings = repository.new_rows(Finding, conversation_id=conv.id, rows=findings)
+    new_keywords = repository.new_rows(Keyword, conversation_id=conv.id, rows=keywords)
+    repository.insert_loaded(session, new_findings)
+    repository.insert_loaded(session, new_keywords)
+    set_committed_value(conv, "findings", kept + new_findings)
+    set_committed_value(conv, "keywords", new_keywords)
 
 
 def _emotion_dict(ce: pt.ConversationEmotion | None) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from app.auth.policy import may
 from app.conversations.schemas import (
     ConversationRead,
     ConversationSummary,
+    DissatisfactionTurnRead,
     EmotionSummary,
     FindingRead,
     KeywordRead,
@@ -48,6 +49,7 @@ def to_summary(conv: Conversation) -> ConversationSummary:
         review_status=conv.review_status,
         customer_emotion=conv.customer_emotion,
         emotion_trajectory=conv.emotion_trajectory,
+        dissatisfaction=conv.dissatisfaction,
     )
 
 
@@ -72,6 +74,9 @@ def to_read(
         score_breakdown=conv.score_breakdown,
         metrics=conv.metrics,
         emotion=EmotionSummary(**conv.emotion_summary) if conv.emotion_summary else None,
+        dissatisfaction_turns=[
+            DissatisfactionTurnRead.model_validate(t) for t in conv.dissatisfaction_turns or []
+        ],
         utterances=[
             UtteranceRead(
                 index=u.index,

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import insert, inspect, select, text
+from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
 
 from app.conversations.enums import ConversationStatus
-from app.conversations.search import COUNT_CAP, Total, conditions, page
+from app.conversations.search import (
+    COUNT_CAP,
+    POSTGRES_SEARCH_SETTINGS,
+    Total,
+    branches,
+    conditions,
+    dissatisfaction_page,
+    page,
+    probe_size,
+)
 from app.conversations.search import (
     ConversationFilters as ConversationFilters,  # re-exported: routers build it
 )
-from app.db import Conversation, Job
+from app.db import Conversation, Finding, Job, Keyword, Utterance
 from app.pagination import cursor_time, decode_cursor, encode_cursor
 from pipelines.types import Severity
 
@@ -76,13 +86,85 @@ def search(
     """Most severe first, then newest; keyset pagination over (severity, started_at, id); capped total."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        # A search's plan is costed high (a fallback it almost never runs), which makes PostgreSQL compile
-        # it with JIT: measured 60-230 ms of compilation for a query that then runs in 5-40 ms.
-        session.execute(text("SET LOCAL jit = off"))
+        for setting in POSTGRES_SEARCH_SETTINGS:  # this transaction only; why: at their definition
+            session.execute(text(setting))
     where = conditions(filters, dialect=dialect)
+    if filters.sort == "dissatisfaction":
+        return _search_by_dissatisfaction(session, where, cursor=cursor, limit=limit, count_cap=count_cap)
     after = decode_cursor(cursor, _position) if cursor is not None else None
     rows, total = page(
-        session, where, after=after, limit=limit + 1, count_cap=count_cap, min_level=filters.severity_min or 0
+        session,
+        where,
+        after=after,
+        limit=limit + 1,
+        count_cap=count_cap,
+        min_level=filters.severity_min or 0,
+        bitmap_probes=dialect == "postgresql" and filters.q is not None,
+        alternatives=branches(filters, dialect=dialect),
+        probe=probe_size(filters),
     )
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor, total
+
+
+def _dissatisfaction_position(values: list[Any]) -> tuple[float, datetime, uuid.UUID]:
+    tag, value, started, ident = values  # a severity-order cursor (3 values) is refused here
+    if (
+        tag != "d"
+        or isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not isinstance(ident, str)
+    ):
+        raise ValueError("not a dissatisfaction cursor")
+    return float(value), cursor_time(started), uuid.UUID(ident)
+
+
+def _search_by_dissatisfaction(
+    session: Session, where: list[Any], *, cursor: str | None, limit: int, count_cap: int
+) -> tuple[list[Conversation], str | None, Total]:
+    """Most dissatisfied first (the supervisor queue's `sort=dissatisfaction`), keyset over the index."""
+    after = decode_cursor(cursor, _dissatisfaction_position) if cursor is not None else None
+    rows, total = dissatisfaction_page(session, where, after=after, limit=limit + 1, count_cap=count_cap)
+    last = rows[limit - 1] if len(rows) > limit else None
+    next_cursor = (
+        encode_cursor(["d", last.dissatisfaction, last.started_at.isoformat(), str(last.id)])
+        if last
+        else None
+    )
+    return rows[:limit], next_cursor, total
+
+
+RowT = TypeVar("RowT", Finding, Keyword, Utterance)
+
+
+def new_rows(model: type[RowT], *, conversation_id: uuid.UUID, rows: list[dict[str, Any]]) -> list[RowT]:
+    """A conversation's child rows as objects not yet in the session, every column given (ids made here)."""
+    columns = [attr.key for attr in inspect(model).column_attrs]
+    return [
+        model(**{**dict.fromkeys(columns), **row, "id": uuid.uuid4(), "conversation_id": conversation_id})
+        for row in rows
+    ]
+
+
+def insert_loaded(session: Session, objs: Sequence[Finding | Keyword | Utterance]) -> None:
+    """Insert `new_rows` objects in one executemany; they are then persistent, as if loaded by a SELECT.
+
+    The ORM's unit of work spends most of a transcript's storage time on per-object bookkeeping; a bulk
+    INSERT does not, and objects with every column set are readable and updatable without another query.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    columns = [attr.key for attr in model.__mapper__.column_attrs]
+    session.execute(insert(model), [{c: obj.__dict__[c] for c in columns} for obj in objs])
+    for obj in objs:
+        make_transient_to_detached(obj)
+        session.add(obj)
+
+
+def existing_external_ids(session: Session, *, external_ids: list[str]) -> set[str]:
+    """Which of `external_ids` are stored already (one query for a whole batch)."""
+    if not external_ids:
+        return set()
+    stmt = select(Conversation.external_id).where(Conversation.external_id.in_(external_ids))
+    return set(session.scalars(stmt))

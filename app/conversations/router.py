@@ -90,6 +90,8 @@ def list_conversations(
         speaker=search.speaker,
         min_confidence=search.min_confidence,
         trajectory=search.trajectory,
+        dissatisfaction_min=search.dissatisfaction_min,
+        sort=search.sort,
     )
     rows, next_cursor, total = service.list_conversations(
         session, filters=filters, cursor=search.cursor, limit=search.limit

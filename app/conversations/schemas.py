@@ -140,6 +140,17 @@ class ConversationSummary(BaseModel):
     review_status: ReviewStatus
     customer_emotion: str | None
     emotion_trajectory: str | None
+    dissatisfaction: float | None = Field(
+        default=None,
+        description="不满意度: probability (0-1) the customer leaves dissatisfied; null: not scored",
+    )
+
+
+class DissatisfactionTurnRead(BaseModel):
+    """A customer utterance driving the conversation's dissatisfaction: how much it drops without it."""
+
+    index: int
+    weight: float
 
 
 class ConversationRead(ConversationSummary):
@@ -151,6 +162,7 @@ class ConversationRead(ConversationSummary):
     score_breakdown: dict[str, Any] | None
     metrics: dict[str, Any] | None
     emotion: EmotionSummary | None
+    dissatisfaction_turns: list[DissatisfactionTurnRead] = []
     utterances: list[UtteranceRead]
     findings: list[FindingRead]
     keywords: list[KeywordRead]
@@ -233,6 +245,14 @@ class ConversationSearch(BaseModel):
         default=None, ge=0, le=1, description="some utterance's emotion (or `emotion`) is at least this sure"
     )
     trajectory: Literal["escalated", "calmed", "stable", "unknown"] | None = None
+    dissatisfaction_min: float | None = Field(
+        default=None, ge=0, le=1, description="不满意度 (conversation dissatisfaction) at least this"
+    )
+    sort: Literal["severity", "dissatisfaction"] = Field(
+        default="severity",
+        description="severity: most severe then newest first; dissatisfaction: most dissatisfied first "
+        "(only conversations the model scored)",
+    )
     cursor: str | None = Field(default=None, description="`next_cursor` of the previous page, as returned")
     limit: int = Field(default=50, ge=1, le=200)
 

@@ -1,12 +1,14 @@
-"""The full-text index of a conversation's text: every character bigram of its utterances (PostgreSQL).
+"""The full-text index of a conversation's text: every character bigram and trigram of its utterances.
 
 `q=` is a substring search. An index of jieba words would change its meaning (`q=评然` finds nothing, a word
-jieba splits differently is missed); character bigrams keep it exact: every substring of two or more
-characters has all its bigrams in the text, so a tsquery AND of them (GIN, locale-independent, so it works
-for CJK under this cluster's C.UTF-8 ctype where pg_trgm would not) narrows the candidates to a superset, and
-the stored-text LIKE decides. A one-character query is a prefix query (`'x':*`): each utterance's last
-character is kept on its own as a one-character gram so that a character at the end is found too. For
-queries of one or two characters (the common case in Chinese: 退款, 差评) the index alone is exact.
+jieba splits differently is missed); character n-grams keep it exact: every substring of two or three
+characters is itself a lexeme exactly when some utterance contains it (n-grams never span two utterances),
+and every longer substring has all its trigrams in the text, so a tsquery AND of them (GIN, locale-free, so
+it works for CJK under this cluster's C.UTF-8 ctype where pg_trgm would not) narrows the candidates to a
+small superset and the stored text decides. A one-character query is a prefix query (`'x':*`): each
+utterance's last character is kept on its own so that a character at the end is found too. Trigrams, not
+bigrams alone, for longer queries: common bigrams (的， 请问) each occur in most conversations, and their AND
+let through ten candidates for each real match (measured at a million conversations).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def grams(texts: Iterable[str]) -> set[str] | None:
     for text in texts:
         n = len(text)
         out.update(text[i : i + 2] for i in range(n))  # i = n - 1 gives the last character alone
+        out.update(text[i : i + 3] for i in range(n - 2))
         if len(out) > MAX_GRAMS:
             return None
     return out
@@ -37,14 +40,16 @@ def query_grams(q: str) -> tuple[list[str], bool]:
     """The grams every text containing `q` has, and whether they are a prefix (a one-character query)."""
     if len(q) == 1:
         return [q], True
-    return sorted({q[i : i + 2] for i in range(len(q) - 1)}), False
+    if len(q) <= 3:
+        return [q], False
+    return sorted({q[i : i + 3] for i in range(len(q) - 2)}), False
 
 
 def grams_decide(q: str) -> bool:
-    """Whether the grams alone decide a match: a gram of one or two characters is in a conversation's set
-    exactly when some utterance contains it (grams never span two utterances); a longer query needs its
-    bigrams next to each other, which only the text can say."""
-    return len(q) <= 2
+    """Whether the grams alone decide a match: a query of up to three characters is itself a gram, in a
+    conversation's set exactly when some utterance contains it; a longer one needs its trigrams next to
+    each other, which only the text can say."""
+    return len(q) <= 3
 
 
 def _quote(lexeme: str) -> str:

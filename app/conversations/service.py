@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.conversations import repository
 from app.conversations.audit import AuditItem, analyse, audit_and_record, audit_if_received, stored_text
@@ -73,6 +74,9 @@ def _audit_left_received(session: Session, *, runtime: AuditRuntime, conv: Conve
     return audit_if_received(session, runtime=runtime, conversation_id=conv.id) or conv
 
 
+_NewConversation = tuple[Conversation, list[Utterance]]
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """A validated transcript ready to store: its fingerprint, masked text and the PII masking found."""
@@ -94,14 +98,12 @@ def _prepare(runtime: AuditRuntime, payload: ConversationCreate) -> _Prepared:
     return _Prepared(digest=payload_sha256(payload), masked=masked, pii=pii)
 
 
-def _store(
-    session: Session, *, payload: ConversationCreate, prepared: _Prepared
-) -> tuple[Conversation, bool]:
-    """Store a masked transcript, not yet audited: (conversation, True), or (the one stored before, False)."""
-    existing = repository.get_by_external_id(session, external_id=payload.external_id)
-    if existing is not None:
-        return _existing_or_conflict(existing, prepared.digest), False
+_Valid = tuple[int, ConversationCreate, _Prepared]
+
+
+def _new_conversation(payload: ConversationCreate, prepared: _Prepared) -> _NewConversation:
     conv = Conversation(
+        id=uuid.uuid4(),
         external_id=payload.external_id,
         payload_sha256=prepared.digest,
         channel=payload.channel,
@@ -109,21 +111,81 @@ def _store(
         customer_id=payload.customer_id,
         started_at=payload.started_at,
         status=ConversationStatus.RECEIVED,
-        utterances=[
-            Utterance(index=u.index, speaker=u.speaker, text=u.text, start_ms=u.start_ms, end_ms=u.end_ms)
-            for u in prepared.masked.utterances
-        ],
     )
+    rows = [
+        {"index": u.index, "speaker": u.speaker, "text": u.text, "start_ms": u.start_ms, "end_ms": u.end_ms}
+        for u in prepared.masked.utterances
+    ]
+    return conv, repository.new_rows(Utterance, conversation_id=conv.id, rows=rows)
+
+
+def _insert(session: Session, new: list[_NewConversation]) -> None:
+    """Insert new conversations in one flush and all their utterances in one executemany.
+
+    The utterances are set as the conversations' loaded collection before the flush, so everything that
+    reads them at the flush (the search index of app.db.conversation) sees them, but the unit of work does
+    not insert them one object at a time. A conversation just inserted has no findings, keywords or
+    reviews: they are set empty rather than queried for.
+    """
+    session.add_all([conv for conv, _ in new])
+    for conv, utterances in new:
+        set_committed_value(conv, "utterances", utterances)
+    session.flush()
+    repository.insert_loaded(session, [u for _, utterances in new for u in utterances])
+    for conv, _ in new:
+        for key in ("findings", "keywords", "reviews"):
+            set_committed_value(conv, key, [])
+
+
+def _store(
+    session: Session, *, payload: ConversationCreate, prepared: _Prepared
+) -> tuple[Conversation, bool]:
+    """Store a masked transcript, not yet audited: (conversation, True), or (the one stored before, False)."""
+    existing = repository.get_by_external_id(session, external_id=payload.external_id)
+    if existing is not None:
+        return _existing_or_conflict(existing, prepared.digest), False
+    conv, utterances = _new_conversation(payload, prepared)
     try:
         # A savepoint: a concurrent post of the same external_id (PostgreSQL) loses nothing else stored here.
         with session.begin_nested():
-            session.add(conv)
+            _insert(session, [(conv, utterances)])
     except IntegrityError:
         winner = repository.get_by_external_id(session, external_id=payload.external_id)
         if winner is None:
             raise
         return _existing_or_conflict(winner, prepared.digest), False
     return conv, True
+
+
+def _store_new_together(
+    session: Session, valid: list[_Valid]
+) -> tuple[list[tuple[int, Conversation]], list[_Valid]]:
+    """Store the batch's items new to the database in one flush: (index, conversation) stored, items left.
+
+    Items already stored, repeated within the batch, or all of them when the joint insert fails (a
+    concurrent post of the same external_id), are left for `_store` one by one, which tells apart
+    existing, conflicting and new.
+    """
+    known = repository.existing_external_ids(session, external_ids=[p.external_id for _, p, _ in valid])
+    fresh: list[tuple[int, _NewConversation]] = []
+    rest: list[_Valid] = []
+    for index, payload, prepared in valid:
+        if payload.external_id in known:
+            rest.append((index, payload, prepared))
+            continue
+        known.add(payload.external_id)
+        fresh.append((index, _new_conversation(payload, prepared)))
+    if not fresh:
+        return [], rest
+    try:
+        with session.begin_nested():
+            _insert(session, [new for _, new in fresh])
+    except IntegrityError:
+        for _, (conv, _utterances) in fresh:  # the savepoint's rollback has usually expunged them already
+            if conv in session:
+                session.expunge(conv)
+        return [], valid
+    return [(index, conv) for index, (conv, _) in fresh], rest
 
 
 def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[str, Any]]) -> BatchResult:
@@ -136,7 +198,7 @@ def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[st
     if len(items) > MAX_BATCH:
         raise PayloadTooLarge(f"a batch holds at most {MAX_BATCH} conversations, got {len(items)}")
     results: list[BatchItemResult] = []
-    valid: list[tuple[int, ConversationCreate, _Prepared]] = []
+    valid: list[_Valid] = []
     for index, item in enumerate(items):
         external_id = item.get("external_id") if isinstance(item, dict) else None
         try:
@@ -160,8 +222,13 @@ def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[st
 
     stored: list[tuple[int, Conversation, bool]] = []  # (index, conversation, created)
     new: list[AuditItem] = []
+    by_index = {index: prepared for index, _, prepared in valid}
     with write_transaction(session):
-        for index, payload, prepared in valid:
+        together, rest = _store_new_together(session, valid)
+        for index, conv in together:
+            stored.append((index, conv, True))
+            new.append((conv, by_index[index].masked, by_index[index].pii))
+        for index, payload, prepared in rest:
             try:
                 with session.begin_nested():
                     conv, created = _store(session, payload=payload, prepared=prepared)
@@ -178,7 +245,8 @@ def create_batch(session: Session, *, runtime: AuditRuntime, items: list[dict[st
             stored.append((index, conv, created))
             if created:
                 new.append((conv, prepared.masked, prepared.pii))
-            elif conv.status == ConversationStatus.RECEIVED:  # stored by a process killed before its audit
+            elif conv.status == ConversationStatus.RECEIVED and all(conv is not c for c, _, _ in new):
+                # Stored by a process killed before its audit (a repeat within this batch is audited once).
                 new.append((conv, stored_text(conv), None))
     if new:
         audit_and_record(session, runtime=runtime, items=new)

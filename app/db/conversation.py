@@ -53,6 +53,10 @@ class Conversation(IdMixin, TimestampMixin, Base):
     customer_emotion_peak_confidence: Mapped[float | None] = mapped_column(Float)
     emotion_trajectory: Mapped[str | None] = mapped_column(String(16))
     emotion_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # conversation-level dissatisfaction (issue 11): probability the customer leaves dissatisfied, and the
+    # customer turns that drive it ([{index, weight}]); NULL when not yet analysed by that model
+    dissatisfaction: Mapped[float | None] = mapped_column(Float)
+    dissatisfaction_turns: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # audio (issue 3)
     audio_path: Mapped[str | None] = mapped_column(String(500))
     audio_content_type: Mapped[str | None] = mapped_column(String(100))
@@ -97,6 +101,8 @@ class Conversation(IdMixin, TimestampMixin, Base):
         # Every search's order (severity, started_at, id), walked backwards when filters match many rows.
         Index("ix_conversations_order", "severity", "started_at", "id"),
         Index("ix_conversations_started_at", "started_at"),
+        # sort=dissatisfaction and dissatisfaction_min= (migration 0010)
+        Index("ix_conversations_dissatisfaction", "dissatisfaction", "started_at", "id"),
         # An agent's conversations in page order (auditor filter, an agent key's own view); replaces the plain
         # agent_id index.
         Index("ix_conversations_agent_order", "agent_id", "severity", "started_at", "id"),

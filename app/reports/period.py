@@ -37,7 +37,8 @@ class ReportPeriod:
         return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant at which `day` begins in `zone`."""
     return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 
@@ -46,11 +47,11 @@ def resolve_period(
 ) -> ReportPeriod:
     """The requested period; by default the last 7 local days up to and including today."""
     if until is None:
-        until = _local_midnight(now.astimezone(zone).date() + timedelta(days=1), zone)
+        until = local_midnight(now.astimezone(zone).date() + timedelta(days=1), zone)
         if since is not None and since >= until:
             until = since + timedelta(days=DEFAULT_DAYS)
     if since is None:
-        since = _local_midnight(until.astimezone(zone).date() - timedelta(days=DEFAULT_DAYS), zone)
+        since = local_midnight(until.astimezone(zone).date() - timedelta(days=DEFAULT_DAYS), zone)
         if until.astimezone(zone).time() != time():
             since += timedelta(days=1)  # a mid-day `until`: its own day counts as one of the seven
     if until - since > timedelta(days=MAX_PERIOD_DAYS):

@@ -22,6 +22,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
     text,
     true,
@@ -156,28 +157,35 @@ def agent_slow_replies(session: Session, *, period: ReportPeriod) -> Rows:
 
 
 def agent_negative_endings(
-    session: Session, *, period: ReportPeriod, emotions: Sequence[str], min_confidence: float
+    session: Session,
+    *,
+    period: ReportPeriod,
+    emotions: Sequence[str],
+    min_confidence: float,
+    cues: Sequence[str] = (),
 ) -> Rows:
     """(agent, conversations whose last customer turn is negative).
 
-    Starts from the few negative customer turns (ix_utterances_emotion) and keeps those with no later customer
-    turn (the unique (conversation_id, index) index answers that), rather than finding every conversation's
-    last customer turn.
+    Negative as rules.yaml `negative_turn` says, like the audit itself: the emotion model's label and
+    confidence where it ran, else (no emotion stored for the turn) one of its cue words in the turn's text.
+    Starts from the few negative customer turns (ix_utterances_emotion; the cue-word arm only reads turns
+    without an emotion, none when the model runs) and keeps those with no later customer turn (the unique
+    (conversation_id, index) index answers that), rather than finding every conversation's last customer turn.
     """
     later = aliased(Utterance)
     no_later_customer_turn = ~exists().where(
         later.conversation_id == U.conversation_id, later.speaker == "customer", later.index > U.index
     )
+    negative = and_(U.emotion.in_(list(emotions)), U.emotion_confidence >= min_confidence)
+    if cues:
+        by_cue = and_(U.emotion.is_(None), or_(*(U.text.contains(cue, autoescape=True) for cue in cues)))
+        negative = or_(negative, by_cue)
     query = (
         select(C.agent_id, func.count().label("n"))  # one last customer turn per conversation
         .select_from(U)
         .join(C, C.id == U.conversation_id)
         .where(
-            in_period(period.since, period.until),
-            U.speaker == "customer",
-            U.emotion.in_(list(emotions)),
-            U.emotion_confidence >= min_confidence,
-            no_later_customer_turn,
+            in_period(period.since, period.until), U.speaker == "customer", negative, no_later_customer_turn
         )
         .group_by(C.agent_id)
     )
@@ -203,8 +211,15 @@ def agent_appeals(session: Session, *, period: ReportPeriod) -> Rows:
 # --- per day -----------------------------------------------------------------------------------------
 
 
+def _analysed_sum(dialect: str) -> ColumnElement[Any]:
+    """Sum of the day's `analysed_at`: with the count, the fingerprint of its keywords (app/reports/day_cache)."""
+    if dialect == "postgresql":
+        return func.sum(func.extract("epoch", C.analysed_at))  # numeric: exact
+    return func.sum(func.julianday(C.analysed_at))
+
+
 def daily_volume(session: Session, *, period: ReportPeriod, dialect: str) -> Rows:
-    """Per local day: conversations by channel, flagged, severity mix, mean score."""
+    """Per local day: conversations by channel, flagged, severity mix, mean score, keywords' fingerprint."""
     day = local_day(C.started_at, dialect=dialect, period=period).label("day")
     query = (
         select(
@@ -214,6 +229,7 @@ def daily_volume(session: Session, *, period: ReportPeriod, dialect: str) -> Row
             _count_if(C.flagged.is_(True)).label("flagged"),
             *(_count_if(C.severity == level).label(f"severity_{level}") for level in range(4)),
             func.avg(C.score).label("mean_score"),
+            _analysed_sum(dialect).label("analysed_sum"),
         )
         .where(in_period(period.since, period.until))
         .group_by(day)

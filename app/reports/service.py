@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
-from app.reports import queries
-from app.reports.period import ReportPeriod
+from app.reports import day_cache, queries
+from app.reports.period import ReportPeriod, local_midnight
 from app.reports.schemas import (
     AgentReport,
     AgentRow,
@@ -84,6 +84,7 @@ def agent_report(session: Session, *, period: ReportPeriod, rules: RuleSet) -> A
             period=period,
             emotions=sorted(rules.negative_turn.emotions),
             min_confidence=rules.negative_turn.min_confidence,
+            cues=rules.negative_turn.cues,
         )
     }
     appeals = {r.agent_id: r for r in queries.agent_appeals(session, period=period)}
@@ -120,14 +121,44 @@ def agent_report(session: Session, *, period: ReportPeriod, rules: RuleSet) -> A
     return AgentReport(period=_period(period), agents=agents)
 
 
+def _top_keywords(
+    session: Session, *, period: ReportPeriod, dialect: str, volume: dict[str, Any]
+) -> dict[str, list[KeywordCount]]:
+    """Each day's top keywords: from the cache where the day's fingerprint still matches, else ranked in SQL."""
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    fingerprints = {day: (int(row.conversations), row.analysed_sum) for day, row in volume.items()}
+    found: dict[str, tuple[tuple[str, int], ...]] = {}
+    for day, fingerprint in fingerprints.items():
+        terms = day_cache.TOP_KEYWORDS.get((database, period.zone.key, day), fingerprint)
+        if terms is not None:
+            found[day] = terms
+    span = day_cache.stale_span(sorted(fingerprints), found)
+    if span is not None:
+        # One query over the local days from the first to the last stale one (usually just today).
+        first, last = (date.fromisoformat(day) for day in span)
+        stale = ReportPeriod(
+            since=max(period.since, local_midnight(first, period.zone)),
+            until=min(period.until, local_midnight(last + timedelta(days=1), period.zone)),
+            zone=period.zone,
+        )
+        ranked: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for k in queries.daily_top_keywords(session, period=stale, dialect=dialect):
+            ranked[str(k.day)].append((k.term, int(k.n)))
+        for day in fingerprints:
+            if span[0] <= day <= span[1] and day not in found:
+                found[day] = tuple(ranked.get(day, ()))
+                day_cache.TOP_KEYWORDS.put((database, period.zone.key, day), fingerprints[day], found[day])
+    return {
+        day: [KeywordCount(term=term, conversations=n) for term, n in terms] for day, terms in found.items()
+    }
+
+
 def daily_report(session: Session, *, period: ReportPeriod) -> DailyReport:
     """Per local day: volume by channel, flagged, severity mix, mean score, top keywords; rising keywords."""
     dialect = _dialect(session)
     queries.tune_for_reports(session, dialect=dialect)
-    keywords: dict[str, list[KeywordCount]] = defaultdict(list)
-    for k in queries.daily_top_keywords(session, period=period, dialect=dialect):
-        keywords[str(k.day)].append(KeywordCount(term=k.term, conversations=int(k.n)))
     rows = {str(r.day): r for r in queries.daily_volume(session, period=period, dialect=dialect)}
+    keywords = _top_keywords(session, period=period, dialect=dialect, volume=rows)
     days = []
     # Every day of the period is listed, a quiet one with zeros, so charts and spreadsheets have no gaps.
     for day in period.local_days():

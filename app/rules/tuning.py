@@ -118,6 +118,7 @@ def _named(rules: RuleSet) -> RuleSet:
         negative_turn=rules.negative_turn,
         norms=rules.norms,
         scoring=rules.scoring,
+        flag_dissatisfaction_min=rules.flag_dissatisfaction_min,
     )
 
 

@@ -16,6 +16,13 @@ class AccountLocked(AppError):
     code = "account_locked"
 
 
+class TooManySignIns(AppError):
+    """Too many failed sign-ins from one client address: it waits out the lock-out window."""
+
+    status_code = 429
+    code = "too_many_sign_ins"
+
+
 class SessionExpired(Unauthorized):
     code = "session_expired"
 

@@ -16,7 +16,13 @@ from app.db.base import utcnow
 from app.errors import AppError, NotFound
 from app.privacy import mask_free_text
 from app.settings import Settings
-from app.users.exceptions import AccountLocked, InvalidCredentials, InvalidUser, UserExists
+from app.users.exceptions import (
+    AccountLocked,
+    InvalidCredentials,
+    InvalidUser,
+    TooManySignIns,
+    UserExists,
+)
 from app.users.passwords import (
     MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,
@@ -24,6 +30,7 @@ from app.users.passwords import (
     needs_rehash,
     verify_password,
 )
+from app.users.throttle import LoginThrottle
 
 # A session's idle clock is written at most this often: every request of a busy page must not be a write.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -135,26 +142,59 @@ def _record_failure(user: User, *, now: datetime, settings: Settings) -> None:
         user.failed_logins, user.first_failed_at = 0, None
 
 
-def sign_in(session: Session, *, name: str, password: str, settings: Settings) -> SignedIn | AppError:
+def _minutes(until: datetime, now: datetime) -> int:
+    return max(1, round((until - now).total_seconds() / 60))
+
+
+def _locked(until: datetime, now: datetime) -> AccountLocked:
+    minutes = _minutes(until, now)
+    return AccountLocked(
+        f"too many failed sign-ins: try again in {minutes} minutes or ask an admin to unlock the account",
+        details={"locked_until": until, "retry_after_seconds": minutes * 60},
+    )
+
+
+def sign_in(
+    session: Session,
+    *,
+    name: str,
+    password: str,
+    settings: Settings,
+    throttle: LoginThrottle,
+    address: str | None,
+) -> SignedIn | AppError:
     """Check a password and open a session, or say why not.
 
     The refusal is returned, not raised, so the caller commits the failure count before answering: a raised
     error would roll it back and the lock-out would never come.
     """
     now = utcnow()
+    address_key = f"address:{address}" if address else None
+    if address_key is not None and (until := throttle.addresses.locked_until(address_key, now=now)):
+        return TooManySignIns(
+            "too many failed sign-ins from this address: try again later",
+            details={"locked_until": until, "retry_after_seconds": _minutes(until, now) * 60},
+        )
+    name = name.strip()
     # Locked for update (PostgreSQL): parallel guesses at one account are counted one after the other.
-    user = session.scalar(select(User).where(User.name == name.strip()).with_for_update())
+    user = session.scalar(select(User).where(User.name == name).with_for_update())
     if user is None or user.disabled_at is not None:
+        # Counted in memory (app/users/throttle.py) and locked out like an account: a 429 says nothing about
+        # whether the name exists, and guessed names add no rows.
+        unknown_key = f"name:{name}"
+        if until := throttle.unknown_names.locked_until(unknown_key, now=now):
+            return _locked(until, now)
         verify_password(None, password)  # same time as a wrong password: names cannot be probed by timing
+        throttle.unknown_names.fail(unknown_key, now=now)
+        if address_key is not None:
+            throttle.addresses.fail(address_key, now=now)
         return InvalidCredentials("wrong user name or password")
     if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, round((user.locked_until - now).total_seconds() / 60))
-        return AccountLocked(
-            f"too many failed sign-ins: try again in {minutes} minutes or ask an admin to unlock the account",
-            details={"locked_until": user.locked_until, "retry_after_seconds": minutes * 60},
-        )
+        return _locked(user.locked_until, now)
     if not verify_password(user.password_hash, password):
         _record_failure(user, now=now, settings=settings)
+        if address_key is not None:
+            throttle.addresses.fail(address_key, now=now)
         session.flush()
         return InvalidCredentials("wrong user name or password")
     if needs_rehash(user.password_hash):

@@ -37,20 +37,21 @@ def _file(path: Path) -> FileResponse:
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
 
 
-@router.get("/")
-@router.get("/ui")
+# GET and HEAD: a monitor or a proxy checks a page with HEAD (headers only, no body).
+@router.api_route("/", methods=["GET", "HEAD"])
+@router.api_route("/ui", methods=["GET", "HEAD"])
 def index() -> FileResponse:
     """The console (queue, conversations, search, reports, alerts, appeals, rules); it sends to /login."""
     return _file(STATIC_DIR / "index.html")
 
 
-@router.get("/login")
+@router.api_route("/login", methods=["GET", "HEAD"])
 def login_page() -> FileResponse:
     """The sign-in page."""
     return _file(STATIC_DIR / "login.html")
 
 
-@router.get("/static/{path:path}")
+@router.api_route("/static/{path:path}", methods=["GET", "HEAD"])
 def static_file(path: str) -> FileResponse:
     """One of the console's files; nothing outside app/web/static, nothing but the known file types."""
     target = (STATIC_DIR / path).resolve()

@@ -55,7 +55,8 @@ _PG_ONLY = {
 }
 
 # The grams of app.conversations.search_text.grams, in SQL: substr(text, i, 2) for i in 1..length (the last
-# i gives the last character alone); NULL when a conversation has more than _MAX_GRAMS of them.
+# i gives the last character alone) and substr(text, i, 3) for i in 1..length-2; NULL when a conversation has
+# more than _MAX_GRAMS of them.
 _BACKFILL = f"""
 UPDATE conversations c SET search_grams = g.grams, search_text = g.text
 FROM (
@@ -71,6 +72,10 @@ FROM (
     LEFT JOIN LATERAL (
         SELECT substr(u.text, i, 2) AS gram
         FROM utterances u, generate_series(1, char_length(u.text)) i
+        WHERE u.conversation_id = b.id
+        UNION ALL
+        SELECT substr(u.text, i, 3)
+        FROM utterances u, generate_series(1, char_length(u.text) - 2) i
         WHERE u.conversation_id = b.id
     ) x ON true
     GROUP BY b.id

@@ -221,7 +221,7 @@ class TestFiltersThatNeedAnother:
     def test_speaker_with_an_emotion_filter(self, client: TestClient, auth: Auth, query: str) -> None:
         resp = _search(client, auth, query)
         assert resp.status_code == 200, resp.text
-        assert resp.json() == {"items": [], "next_cursor": None, "total": 0}
+        assert resp.json() == {"items": [], "next_cursor": None, "total": 0, "total_exact": True}
 
     @pytest.mark.parametrize(
         ("query", "word"),

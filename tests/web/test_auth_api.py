@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.db import User, UserSession
 from app.db.base import utcnow
@@ -121,6 +121,44 @@ class TestLockOut:
             )
         sign_in(client, "qa")
         client.cookies.clear()
+
+    def test_an_unknown_name_is_locked_out_the_same_way_and_stores_nothing(self, client: TestClient) -> None:
+        def attempt(name: str) -> Any:
+            return client.post("/v1/auth/login", json={"username": name, "password": "guess-0000"})
+
+        with _db(client) as s:
+            before = (
+                s.scalar(select(func.count()).select_from(User)),
+                s.scalar(select(func.count()).select_from(UserSession)),
+            )
+        for name in ("qa", "nobody"):  # an account, and a name without one
+            assert [attempt(name).status_code for _ in range(5)] == [401] * 5
+        known, unknown = attempt("qa"), attempt("nobody")
+        assert (known.status_code, unknown.status_code) == (429, 429)
+        assert known.json()["error"]["code"] == unknown.json()["error"]["code"] == "account_locked"
+        assert known.json()["error"]["message"] == unknown.json()["error"]["message"]
+        assert unknown.json()["error"]["details"]["retry_after_seconds"] == 15 * 60
+        with _db(client) as s:
+            after = (
+                s.scalar(select(func.count()).select_from(User)),
+                s.scalar(select(func.count()).select_from(UserSession)),
+            )
+        assert after == before  # guessed names add no rows
+
+    def test_one_address_failing_across_many_names_waits_too(self, client: TestClient) -> None:
+        # 30 failures (AUDIT_LOGIN_MAX_FAILURES_PER_ADDRESS) from the test client's one address, 3 per name: no
+        # name is locked, the address is, even for a right password.
+        codes = [
+            client.post(
+                "/v1/auth/login", json={"username": f"guess-{n // 3}", "password": "x" * 12}
+            ).status_code
+            for n in range(30)
+        ]
+        assert codes == [401] * 30
+        resp = client.post("/v1/auth/login", json={"username": "lead", "password": PASSWORD})
+        assert resp.status_code == 429
+        assert resp.json()["error"]["code"] == "too_many_sign_ins"
+        assert resp.json()["error"]["details"]["retry_after_seconds"] == 15 * 60
 
 
 @pytest.mark.usefixtures("users")

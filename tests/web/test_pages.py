@@ -23,6 +23,13 @@ class TestPages:
         # The pages hold no data: the API behind them still wants a key or a session.
         assert client.get("/v1/conversations?flagged=true").status_code == 401
 
+    @pytest.mark.parametrize("path", ["/", "/ui", "/login", "/static/js/app.js"])
+    def test_head_answers_like_get_without_a_body(self, client: TestClient, path: str) -> None:
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (200, b"")
+        for header in ("content-type", "content-length", "etag", "content-security-policy"):
+            assert head.headers[header] == got.headers[header], header
+
     def test_static_files_with_their_types(self, client: TestClient) -> None:
         for path, kind in (
             ("/static/js/app.js", "text/javascript; charset=utf-8"),
@@ -58,7 +65,7 @@ class TestPages:
 class TestScriptsStayInsideTheCsp:
     def test_no_inline_code_no_html_injection_no_cdn(self) -> None:
         scripts = [p for p in STATIC_DIR.rglob("*.js") if "vendor" not in p.parts]
-        assert len(scripts) == 13
+        assert len(scripts) == 14
         for path in scripts:
             text = path.read_text(encoding="utf-8")
             # Text reaches the page as text nodes only (fmt.h): a transcript cannot inject markup.

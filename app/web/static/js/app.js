@@ -8,6 +8,7 @@ import * as queue from "./pages/queue.js";
 import * as reports from "./pages/reports.js";
 import * as rules from "./pages/rules.js";
 import * as search from "./pages/search.js";
+import * as versions from "./pages/versions.js";
 
 const STAFF = ["supervisor", "auditor", "admin"];
 // Route → [menu label, page module, roles that see it in the menu]. The API enforces access regardless.
@@ -19,6 +20,7 @@ const ROUTES = {
   alerts: ["预警", alerts, STAFF],
   appeals: ["申诉", appeals, [...STAFF, "agent"]],
   rules: ["规则试运行", rules, STAFF],
+  versions: ["规则版本", versions, ["admin"]],
   c: [null, conversation, []],
 };
 

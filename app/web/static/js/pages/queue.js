@@ -4,6 +4,8 @@ import { clear, h, time } from "../fmt.js";
 import { conversationTable } from "./list.js";
 
 const QUERY = { flagged: "true", review_status: "unreviewed", limit: 50 };
+const SORTS = { severity: "严重度高者在前", dissatisfaction: "不满意度高者在前" };
+let sort = "severity";  // the queue's order: severity (default) or the conversation-level 不满意度
 const REFRESH_MS = 10000;
 let timer = null;
 let onAlert = null;
@@ -18,11 +20,13 @@ export async function show(ctx) {
   const total = h("span", { class: "muted", id: "queue-total" });
   const updated = h("span", { class: "muted small", id: "queue-updated" });
   const body = h("div", { id: "queue-list" });
-  clear(ctx.page, h("div", { class: "bar" }, h("h2", {}, "待复核队列"), total, h("span", { class: "spacer" }), updated,
+  const order = h("select", { id: "queue-sort", onchange: (e) => { sort = e.target.value; load(); } },
+    Object.entries(SORTS).map(([v, t]) => h("option", { value: v, selected: v === sort }, t)));
+  clear(ctx.page, h("div", { class: "bar" }, h("h2", {}, "待复核队列"), total, order, h("span", { class: "spacer" }), updated,
     h("button", { type: "button", class: "ghost", onclick: () => load() }, "刷新")), body);
   async function load() {
-    const page = await api("/v1/conversations", { query: QUERY });
-    total.textContent = `共 ${page.total} 条待复核（严重度高者在前）`;
+    const page = await api("/v1/conversations", { query: { ...QUERY, sort } });
+    total.textContent = `共 ${page.total} 条待复核（${SORTS[sort]}）`;
     updated.textContent = `更新于 ${time(new Date().toISOString())}`;
     clear(body, page.items.length ? conversationTable(page.items, { from: "queue" }) : h("p", { class: "empty" }, "队列已清空，暂无待复核会话。"));
   }
