@@ -138,10 +138,20 @@ def _database_rows(client: TestClient) -> str:
 
 
 def _sqlite_bytes(url: str) -> str:
-    """The SQLite database files (WAL included) as they lie on disk: deleted or old row versions too."""
+    """The SQLite database files (WAL included) as they lie on disk: deleted or old row versions too.
+
+    Read by another process: closing a descriptor of the database file in this one would drop every POSIX lock
+    SQLite holds on it here (SQLite's documented pitfall), and the next process to connect would then reset the
+    WAL index under this process's open connections ("disk I/O error" in later tests).
+    """
     db = Path(url.removeprefix("sqlite:///"))
     files = [p for p in (db, db.with_name(db.name + "-wal")) if p.is_file()]
-    return "\n".join(p.read_bytes().decode("utf-8", errors="replace") for p in files)
+    return "\n".join(
+        subprocess.run(["cat", str(p)], capture_output=True, check=True).stdout.decode(
+            "utf-8", errors="replace"
+        )
+        for p in files
+    )
 
 
 class TestCorpusLeavesNoTrace:

@@ -49,9 +49,14 @@ export async function show(ctx, { params }) {
   filter.addEventListener("change", load);
   await load();
   // A live alert goes on top at once (it is unacknowledged, so it belongs in the default view).
-  listener = (alert) => {
+  listener = async (alert) => {
     if (filter.value === "true") return;
-    if (!tbody) { load(); return; }
+    if (!tbody || !tbody.isConnected) {
+      // The list was empty (no table drawn): draw it now, with the new alert marked as it would be on top.
+      await load();
+      tbody?.querySelector(`tr[data-id="${alert.id}"]`)?.classList.add("fresh");
+      return;
+    }
     tbody.prepend(row(alert, true));
     count += 1;
     total.textContent = `共 ${count} 条`;
