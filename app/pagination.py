@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.errors import AppError
 
@@ -49,3 +53,31 @@ def cursor_time(value: Any) -> datetime:
     if at.utcoffset() is None or not 1 < at.year < 9999:
         raise ValueError("bad time")
     return at.astimezone(UTC)
+
+
+def time_id_position(values: list[Any]) -> tuple[datetime, uuid.UUID]:
+    """The position in a newest-first listing's cursor: (time, id); ValueError for anything else."""
+    at, ident = values
+    if not isinstance(ident, str):
+        raise ValueError("bad id")
+    return cursor_time(at), uuid.UUID(ident)
+
+
+def newest_first_page(
+    session: Session,
+    stmt: Select[Any],
+    *,
+    at: InstrumentedAttribute[datetime],
+    ident: InstrumentedAttribute[uuid.UUID],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """One page of `stmt`'s rows, newest `at` first (ties by `ident`), after `cursor`; and the next cursor."""
+    if cursor is not None:
+        after_at, after_id = decode_cursor(cursor, time_id_position)
+        stmt = stmt.where(or_(at < after_at, and_(at == after_at, ident < after_id)))
+    rows = list(session.scalars(stmt.order_by(at.desc(), ident.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor([getattr(last, at.key).isoformat(), str(getattr(last, ident.key))])

@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.access_log.enums import AccessKind
 from app.db import AccessLogEntry
-from app.pagination import cursor_time, decode_cursor, encode_cursor
+from app.pagination import newest_first_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,33 +48,18 @@ def _conditions(filters: AccessLogFilters) -> list[ColumnElement[bool]]:
     return c
 
 
-def _encode_cursor(row: AccessLogEntry) -> str:
-    return encode_cursor([row.read_at.isoformat(), str(row.id)])
-
-
-def _position(values: list[Any]) -> tuple[datetime, uuid.UUID]:
-    at, ident = values
-    if not isinstance(ident, str):
-        raise ValueError("bad id")
-    return cursor_time(at), uuid.UUID(ident)
-
-
 def search(
     session: Session, *, filters: AccessLogFilters, cursor: str | None, limit: int
 ) -> tuple[list[AccessLogEntry], str | None, int]:
     """One page of reads, newest first; the next page's cursor and the total matching count."""
     conditions = _conditions(filters)
     total = session.scalar(select(func.count()).select_from(AccessLogEntry).where(*conditions)) or 0
-    stmt = select(AccessLogEntry).where(*conditions)
-    if cursor is not None:
-        at, ident = decode_cursor(cursor, _position)
-        stmt = stmt.where(
-            or_(AccessLogEntry.read_at < at, and_(AccessLogEntry.read_at == at, AccessLogEntry.id < ident))
-        )
-    rows = list(
-        session.scalars(
-            stmt.order_by(AccessLogEntry.read_at.desc(), AccessLogEntry.id.desc()).limit(limit + 1)
-        )
+    rows, next_cursor = newest_first_page(
+        session,
+        select(AccessLogEntry).where(*conditions),
+        at=AccessLogEntry.read_at,
+        ident=AccessLogEntry.id,
+        cursor=cursor,
+        limit=limit,
     )
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor, total
+    return rows, next_cursor, total

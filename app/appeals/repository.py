@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.appeals.enums import AppealStatus
 from app.db import Appeal
-from app.pagination import cursor_time, decode_cursor, encode_cursor
+from app.pagination import newest_first_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,27 +54,18 @@ def _conditions(filters: AppealFilters) -> list[ColumnElement[bool]]:
     return c
 
 
-def _position(values: list[Any]) -> tuple[datetime, uuid.UUID]:
-    at, ident = values
-    if not isinstance(ident, str):
-        raise ValueError("bad id")
-    return cursor_time(at), uuid.UUID(ident)
-
-
 def search(
     session: Session, *, filters: AppealFilters, cursor: str | None, limit: int
 ) -> tuple[list[Appeal], str | None, int]:
     """One page of appeals, newest first; the next page's cursor and the total matching count."""
     conditions = _conditions(filters)
     total = session.scalar(select(func.count()).select_from(Appeal).where(*conditions)) or 0
-    stmt = select(Appeal).where(*conditions)
-    if cursor is not None:
-        at, ident = decode_cursor(cursor, _position)
-        stmt = stmt.where(or_(Appeal.created_at < at, and_(Appeal.created_at == at, Appeal.id < ident)))
-    rows = list(session.scalars(stmt.order_by(Appeal.created_at.desc(), Appeal.id.desc()).limit(limit + 1)))
-    next_cursor = (
-        encode_cursor([rows[limit - 1].created_at.isoformat(), str(rows[limit - 1].id)])
-        if len(rows) > limit
-        else None
+    rows, next_cursor = newest_first_page(
+        session,
+        select(Appeal).where(*conditions),
+        at=Appeal.created_at,
+        ident=Appeal.id,
+        cursor=cursor,
+        limit=limit,
     )
-    return rows[:limit], next_cursor, total
+    return rows, next_cursor, total

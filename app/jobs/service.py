@@ -6,9 +6,9 @@ import json
 import logging
 import mimetypes
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ from app.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable, Unsup
 from app.jobs import repository
 from app.jobs.enums import TERMINAL, JobStatus
 from app.jobs.schemas import AudioConversationCreate
-from app.pagination import cursor_time, decode_cursor, encode_cursor
+from app.pagination import decode_cursor, encode_cursor, time_id_position
 from app.settings import Settings
 from app.webhooks import outbound_allowlist, validate_callback_url
 from pipelines.asr import AudioDecodeError, LayoutError, check_layout, probe_audio
@@ -168,18 +168,11 @@ def list_jobs(
     session: Session, *, status: JobStatus | None, cursor: str | None, limit: int
 ) -> tuple[list[Job], str | None, int]:
     """One page of jobs, newest first, optionally of one status; the next page's cursor and the total."""
-    position = decode_cursor(cursor, _position) if cursor is not None else None
+    position = decode_cursor(cursor, time_id_position) if cursor is not None else None
     rows, total = repository.page(session, status=status, cursor=position, limit=limit)
     last = rows[limit - 1] if len(rows) > limit else None
     next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)]) if last is not None else None
     return rows[:limit], next_cursor, total
-
-
-def _position(values: list[Any]) -> tuple[datetime, uuid.UUID]:
-    at, ident = values
-    if not isinstance(ident, str):
-        raise ValueError("bad id")
-    return cursor_time(at), uuid.UUID(ident)
 
 
 def purge_expired_audio(session: Session, *, settings: Settings) -> int:
