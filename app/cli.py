@@ -54,6 +54,14 @@ def serve(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="TLS private key (PEM) of the certificate"),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="server processes sharing the port; each loads its own models (about 1 GB), "
+            "set AUDIT_TORCH_THREADS so that workers x threads <= cores",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API (applies pending migrations first on the embedded SQLite default); HTTPS with --ssl-*."""
     import uvicorn
@@ -70,15 +78,19 @@ def serve(
     if settings.is_sqlite:
         upgrade(settings.database_url)
     # Our access log (app.http.access_log) leaves out query strings; uvicorn's would log `?q=<phone>`.
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        access_log=False,
-        log_config=uvicorn_log_config(),
-        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
-        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": uvicorn_log_config(),
+        "ssl_certfile": str(ssl_certfile) if ssl_certfile else None,
+        "ssl_keyfile": str(ssl_keyfile) if ssl_keyfile else None,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # Worker processes import the app themselves; each builds it from the same environment.
+        uvicorn.run("app.main:create_app", factory=True, workers=workers, **options)
 
 
 @db_app.command("upgrade")

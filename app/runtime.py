@@ -10,14 +10,17 @@ import uuid
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pipelines.abuse import AbuseScorer
 from pipelines.audit import AuditPipeline, AuditStages, build_stages, with_rules
 from pipelines.dissatisfaction import DissatisfactionModel
 from pipelines.emotion import EmotionClassifier
+from pipelines.emotion_batching import CoalescingEmotionClassifier
 from pipelines.keywords import KeywordExtractor
 from pipelines.rules import RuleSet, load_rules
+
+EmotionBackend = Literal["onnx", "torch"]
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -38,22 +41,30 @@ def _keyword_extractor(lexicon_dir: Path) -> KeywordExtractor:
 
 
 @cache
-def _emotion_classifier(model_root: Path, threads: int, batch_size: int) -> EmotionClassifier:
+def _emotion_classifier(
+    model_root: Path, threads: int, batch_size: int, backend: EmotionBackend = "onnx", int8: bool = False
+) -> EmotionClassifier:
     from models.emotion.loader import load_emotion_classifier
     from models.emotion.setup import ModelAssetError
 
     try:
-        return load_emotion_classifier(model_root, num_threads=threads, batch_size=batch_size)
+        classifier = load_emotion_classifier(
+            model_root, num_threads=threads, batch_size=batch_size, backend=backend, quantize=int8
+        )
     except ModelAssetError as exc:  # the message names the set-up command
         raise ModelSetupError(str(exc)) from exc
+    # Concurrent requests share model calls (pipelines/emotion_batching.py) instead of each taking both cores.
+    return CoalescingEmotionClassifier(classifier)
 
 
 @cache
-def _abuse_classifier(model_root: Path, threads: int, batch_size: int) -> AbuseScorer:
+def _abuse_classifier(
+    model_root: Path, threads: int, batch_size: int, backend: EmotionBackend = "onnx", int8: bool = False
+) -> AbuseScorer:
     from models.abuse.loader import base_model_sha256, load_abuse_classifier
     from models.emotion.setup import ModelAssetError
 
-    emotion = _emotion_classifier(model_root, threads, batch_size)
+    emotion = _emotion_classifier(model_root, threads, batch_size, backend, int8)
     try:
         return load_abuse_classifier(
             emotion_layers=getattr(emotion, "layers", ()), base_model_sha256=base_model_sha256(model_root)
@@ -82,7 +93,13 @@ class AuditRuntime:
         self.emotion: EmotionClassifier | None = None
         self.abuse: AbuseScorer | None = None
         self.dissatisfaction: DissatisfactionModel | None = None
-        model_args = (settings.model_dir / "e5-small", settings.torch_threads, settings.emotion_batch_size)
+        model_args = (
+            settings.model_dir / "e5-small",
+            settings.torch_threads,
+            settings.emotion_batch_size,
+            settings.emotion_backend,
+            settings.emotion_int8,
+        )
         if settings.emotion_enabled:
             self.emotion = _emotion_classifier(*model_args)
             if settings.abuse_enabled:

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     abuse_enabled: bool = True  # the learned abuse head; needs emotion (it reads the same encoder pass)
     torch_threads: int = 2
     emotion_batch_size: int = 32
+    # The emotion encoder runs as an ONNX Runtime graph (fused attention; models/emotion/onnx_encoder.py):
+    # same features as torch eager, about twice as fast here. "torch" runs it in torch eager instead.
+    emotion_backend: Literal["onnx", "torch"] = "onnx"
+    # int8 weights in that graph (feed-forward output projections kept fp32): faster, 96.5 % of labels unchanged
+    # (benchmarks/bench_emotion.py, model card); off by default, as the abuse and dissatisfaction heads were
+    # trained on fp32 features.
+    emotion_int8: bool = False
 
     # The centre's time zone: naive dates and times in requests (`until=2026-12-01`) are read in it.
     timezone: str = "Asia/Shanghai"
@@ -79,6 +86,10 @@ class Settings(BaseSettings):
     # cpu or cuda; the compute type follows it unless set: int8 on CPU, float16 on a GPU.
     whisper_device: Literal["cpu", "cuda"] = "cpu"
     whisper_compute_type: str = ""
+    # Whisper windows decoded together (pipelines/asr_batched.py packs each channel's speech regions into 30 s
+    # windows), e.g. 8; 0 decodes every speech region on its own. 0 stays the default until audio redaction's
+    # second look (tests/app/test_audio_redaction.py::TestSecondLook) also works on packed turns.
+    asr_batch_size: int = Field(default=0, ge=0)
     job_max_attempts: int = 3
     job_poll_seconds: float = 1.0
     job_stale_seconds: float = 600.0  # a running job without heartbeat for this long is considered orphaned
@@ -111,6 +122,9 @@ class Settings(BaseSettings):
     # Runs of this many digits or more are silenced even when they do not validate as a number (a misheard
     # phone number is still the real one in the recording); 0 silences only what the text masker masks.
     redaction_min_digit_run: int = Field(default=9, ge=0)
+    # Decode again, biased to digits, the speech the transcript has no words for and half-recognised digit runs
+    # (pipelines/redact_second_look.py): finds numbers Whisper dropped, at the cost of extra decoding per call.
+    redaction_second_look: bool = True
     keep_unredacted_audio: bool = False
     # Recordings are encrypted at rest (app/audio). Master keys: AUDIT_MASTER_KEY (base64 of 32 bytes; several
     # comma-separated, oldest first, the last one current) or else the key file (one base64 key a line, the

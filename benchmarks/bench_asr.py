@@ -1,4 +1,4 @@
-"""ASR speed and memory: real-time factor and peak RSS for int8 vs float32, unbatched vs batched.
+"""ASR speed and memory: real-time factor and peak RSS for int8 vs float32, per-region vs packed batched.
 
 Usage:
     .venv/bin/python -m benchmarks.bench_asr                 # ~60 s of AISHELL speech, every config

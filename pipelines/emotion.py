@@ -59,6 +59,35 @@ class FeatureEmotionClassifier(EmotionClassifier, Protocol):
         ...
 
 
+class PooledEncoder(Protocol):
+    """The encoder pass the head reads: (input_ids, attention_mask) -> pooled features (batch, len(layers)*H).
+
+    Two implementations: `TorchPooledEncoder` (a transformers BertModel, eager) and the ONNX Runtime graph of the
+    same computation (models/emotion/onnx_encoder.py), which the service runs because it is faster on our cores.
+    """
+
+    width: int
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled features, one row per input row."""
+        ...
+
+
+class TorchPooledEncoder:
+    """A BertModel-like module (returns `hidden_states` on request) with the mask-aware layer pooling on top."""
+
+    def __init__(self, encoder: torch.nn.Module, layers: Sequence[int]) -> None:
+        self.module = encoder.eval()
+        self.layers = tuple(layers)
+        self.width = len(self.layers) * _hidden_size(encoder)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled features of the chosen layers, computed without autograd."""
+        with torch.inference_mode():
+            out = self.module(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            return pool_layers(out.hidden_states, attention_mask, self.layers)
+
+
 class LexicalScorer(Protocol):
     """A second, surface-feature opinion: log-probabilities over EMOTION_LABELS for preprocessed texts."""
 
@@ -91,8 +120,10 @@ def encode_ids(tokenizer: Tokenizer, texts: Sequence[str], max_tokens: int) -> l
 class TransformerEmotionClassifier:
     """Tokenizer + (possibly truncated) e5 encoder + trained head, run in length-sorted batches.
 
-    The encoder must return `hidden_states` when called with output_hidden_states=True (a transformers
-    BertModel, possibly dynamically quantised); `head` maps pooled features to logits over EMOTION_LABELS.
+    `encoder` is either a module that returns `hidden_states` when called with output_hidden_states=True (a
+    transformers BertModel, possibly dynamically quantised), pooled here over `layers`, or a `PooledEncoder`
+    that already returns those pooled features (the ONNX Runtime graph); `head` maps pooled features to logits
+    over EMOTION_LABELS.
     Texts longer than `max_tokens` tokens (prefix included) are truncated to their beginning. `preprocess`
     runs on every text first: the loader passes OpenCC t2s, because the head was trained on Simplified
     Chinese and Traditional input otherwise drifts (a clear complaint came out 'surprised').
@@ -105,7 +136,7 @@ class TransformerEmotionClassifier:
         self,
         *,
         tokenizer: Tokenizer,
-        encoder: torch.nn.Module,
+        encoder: torch.nn.Module | PooledEncoder,
         head: torch.nn.Module,
         layers: Sequence[int],
         version: str,
@@ -120,7 +151,9 @@ class TransformerEmotionClassifier:
             raise ValueError(f"lexical_weight must be in [0, 1), got {lexical_weight}")
         self.version = version
         self._tokenizer = tokenizer
-        self._encoder = encoder.eval()
+        self._encoder: PooledEncoder = (
+            TorchPooledEncoder(encoder, layers) if isinstance(encoder, torch.nn.Module) else encoder
+        )
         self._head = head.eval()
         self._layers = tuple(layers)
         self.max_tokens = max_tokens
@@ -129,6 +162,11 @@ class TransformerEmotionClassifier:
         self._preprocess = preprocess
         self.lexical = lexical  # public: evaluation switches it off to score the encoder alone
         self.lexical_weight = lexical_weight
+
+    @property
+    def encoder(self) -> PooledEncoder:
+        """The encoder pass (torch eager or the ONNX Runtime graph)."""
+        return self._encoder
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -156,8 +194,7 @@ class TransformerEmotionClassifier:
                 for row, seq in enumerate(batch):
                     input_ids[row, : len(seq)] = torch.tensor(seq)
                     mask[row, : len(seq)] = 1
-                out = self._encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-                chunks.append(pool_layers(out.hidden_states, mask, self._layers))
+                chunks.append(self._encoder(input_ids, mask))
         if not chunks:
             return torch.empty((0, 0))
         pooled = torch.cat(chunks)
@@ -214,7 +251,7 @@ class TransformerEmotionClassifier:
         prepared = self._prepare([texts[i].strip() for i in keep])
         feats = self._features(prepared)
         probs = self._combine(*self._log_proba_from(prepared, feats, with_lexical=self.lexical_weight > 0.0))
-        width = feats.shape[1] if feats.shape[0] else len(self._layers) * _hidden_size(self._encoder)
+        width = feats.shape[1] if feats.shape[0] else self._encoder.width
         features = torch.zeros((len(texts), width), dtype=feats.dtype if feats.shape[0] else torch.float32)
         if keep:
             features[torch.tensor(keep)] = feats

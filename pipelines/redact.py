@@ -5,7 +5,9 @@ the words that overlap it (Whisper's word timestamps; digits come as "139", "123
 rarely fall on the value's edges, so every overlapping word counts), padded, and zeroed on the channel that
 spoke it. An utterance without word timings, or a span no word overlaps, falls back to the gap between its
 neighbouring words, then to the whole utterance: over-silencing is the safe side. Whisper's alignment gives a
-pause to the word after it, so with the audio an overlong edge word is trimmed at the pause inside it.
+pause to the word after it, so with the audio an overlong edge word is trimmed at the pause inside it, and
+each edge is then put a margin into the pause that bounds the value instead of padded into the neighbouring
+words (where the speech runs on without a pause, the padding stays).
 
 The masker only masks numbers that validate, but a recogniser mishears digits ("1993 1393 1999" for a spoken
 19931393199) while the recording still says the real number; so any run of `min_digit_run` or more digits that
@@ -17,7 +19,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -30,8 +32,8 @@ from pipelines.pii import PiiMasker
 from pipelines.pii_numbers import CN_DIGITS, NumberScanner
 from pipelines.types import Speaker, Utterance, WordTiming
 
-__all__ = ["DEFAULT_PAD_MS", "RedactedAudio", "Redaction", "char_range_ms", "plan_redactions", "redact_file",
-           "load_channels", "silence", "snap_to_pauses"]  # fmt: skip
+__all__ = ["DEFAULT_PAD_MS", "RedactedAudio", "Redaction", "char_range_ms", "fit_to_pauses", "load_channels",
+           "merge_redactions", "plan_redactions", "redact_file", "silence", "snap_to_pauses"]  # fmt: skip
 
 # Longer than prices, dates (2023-01-15) and quantities; a misheard mobile number still has about 10.
 DEFAULT_MIN_DIGIT_RUN = 9
@@ -81,16 +83,28 @@ def char_range_ms(utt: Utterance, start: int, end: int) -> tuple[int, int]:
 
 
 def _pause_edges(
-    audio: Samples, rate: int, start_ms: int, end_ms: int, min_pause_ms: int
+    audio: Samples,
+    rate: int,
+    start_ms: int,
+    end_ms: int,
+    min_pause_ms: int,
+    *,
+    level: tuple[int, int] | None = None,
 ) -> list[tuple[int, int]]:
-    """Pauses (ms) of at least `min_pause_ms` inside [start_ms, end_ms): frames 20 dB under the range's loud part."""
+    """Pauses (ms) of at least `min_pause_ms` inside [start_ms, end_ms): frames 20 dB under the loud part
+    of the range, or of `level` (another range, ms) when given."""
     frame = rate // 100  # 10 ms
+    start_ms = max(start_ms, 0)
     a, b = start_ms * rate // 1000, min(end_ms * rate // 1000, len(audio))
     if b - a < frame:
         return []
     chunk = audio[a : a + (b - a) // frame * frame].reshape(-1, frame)
     rms = np.sqrt(np.mean(np.square(chunk, dtype=np.float64), axis=1))
-    quiet = rms <= 0.1 * float(np.percentile(rms, 90))
+    ref = rms
+    if level is not None:
+        lo, hi = (max((t - start_ms) // 10, 0) for t in level)
+        ref = rms[lo:hi] if hi > lo else rms
+    quiet = rms <= 0.1 * float(np.percentile(ref, 90))
     pauses: list[tuple[int, int]] = []
     run_start: int | None = None
     for i, q in enumerate([*quiet.tolist(), False]):
@@ -101,6 +115,48 @@ def _pause_edges(
                 pauses.append((start_ms + run_start * 10, start_ms + i * 10))
             run_start = None
     return pauses
+
+
+def fit_to_pauses(
+    audio: Samples,
+    rate: int,
+    start_ms: int,
+    end_ms: int,
+    *,
+    pad_ms: int,
+    reach_ms: tuple[int, int],
+    min_pause_ms: int = 120,
+    margin_ms: int = 100,
+) -> tuple[int, int]:
+    """The range to silence for a value said in [start_ms, end_ms): each edge at the pause that bounds the
+    value, `margin_ms` into it, or padded by `pad_ms` where no pause is near (speech runs on).
+
+    A pause holding the edge bounds it; else the first pause ending (last starting) within `pad_ms` outside
+    or `reach_ms` (start, end) inside the edge, so a late word start still reaches back to the onset and
+    the value's own group pauses (deeper than `reach_ms`) never cut it. The padding otherwise spent on
+    the neighbouring words is what this saves; the margin keeps weak onsets (四 s-, 七 q-) that sit under
+    the pause threshold.
+    """
+    pauses = _pause_edges(
+        audio, rate, start_ms - pad_ms - 1000, end_ms + pad_ms + 1000, min_pause_ms, level=(start_ms, end_ms)
+    )
+    holding = [p for p in pauses if p[0] <= start_ms < p[1]]
+    ending = [p[1] for p in pauses if start_ms - pad_ms <= p[1] <= start_ms + reach_ms[0]]
+    if holding:
+        start = holding[0][1] - margin_ms
+    elif ending:
+        start = min(ending) - margin_ms
+    else:
+        start = start_ms - pad_ms
+    holding = [p for p in pauses if p[0] < end_ms <= p[1]]
+    starting = [p[0] for p in pauses if end_ms - reach_ms[1] <= p[0] <= end_ms + pad_ms]
+    if holding:
+        end = holding[0][0] + margin_ms
+    elif starting:
+        end = max(starting) + margin_ms
+    else:
+        end = end_ms + pad_ms
+    return max(start, 0), max(end, start)
 
 
 def snap_to_pauses(
@@ -123,14 +179,18 @@ def snap_to_pauses(
         return w.end_ms - w.start_ms > max(1.5 * typical, 400)  # never a lone word: no other to compare
 
     first, last = hit[0], hit[-1]
+    # A pause that starts inside the overlong word and ends before the next word does (it may run past the
+    # overlong word's own end: the alignment is off by the whole pause there).
     if overlong(first):
-        pauses = [p for p in _pause_edges(audio, rate, first.start_ms, first.end_ms, min_pause_ms)
-                  if p[1] < first.end_ms - 50]  # fmt: skip
+        inner = hit[1].end_ms if len(hit) > 1 else first.end_ms
+        pauses = [p for p in _pause_edges(audio, rate, first.start_ms, inner, min_pause_ms)
+                  if p[0] < first.end_ms - 50 and p[1] < inner - 50]  # fmt: skip
         if pauses:
             start_ms = max(start_ms, pauses[0][1])
     if overlong(last):
-        pauses = [p for p in _pause_edges(audio, rate, last.start_ms, last.end_ms, min_pause_ms)
-                  if p[0] > max(start_ms, last.start_ms) + 50]  # fmt: skip
+        outer = hit[-2].start_ms if len(hit) > 1 else last.start_ms
+        pauses = [p for p in _pause_edges(audio, rate, outer, last.end_ms, min_pause_ms)
+                  if p[1] > last.start_ms + 50 and p[0] > max(start_ms, outer) + 50]  # fmt: skip
         if pauses:
             end_ms = min(end_ms, pauses[-1][0])
     return start_ms, max(end_ms, start_ms)
@@ -150,7 +210,8 @@ def plan_redactions(
     """Where to silence: one padded range per PII value the masker finds in the raw transcript, and per run
     of `min_digit_run` or more digits it did not mask, unless an order number (0: none).
 
-    With `audio` (one array per channel, at `rate`) the outer words are trimmed at pauses (snap_to_pauses).
+    With `audio` (one array per channel, at `rate`) the outer words are trimmed at pauses (snap_to_pauses)
+    and each edge is fitted to the pause that bounds the value (fit_to_pauses) instead of padded.
     """
     speakers = channel_speakers(layout)
     out: list[Redaction] = []
@@ -161,6 +222,17 @@ def plan_redactions(
                 found.append((span.kind, 0, len(utt.text)))
             else:
                 found.append((span.kind, span.source_start, span.source_end))
+        # A value is silenced with the whole digit run it sits in: digits the masker trimmed off its edges
+        # (一三九…八九 read on, a misheard extra digit) were said as part of it.
+        runs = [m.span() for m in _DIGIT_RUN_RE.finditer(utt.text)]
+        found = [
+            (
+                kind,
+                min([s, *(a for a, b in runs if a < e and b > s)]),
+                max([e, *(b for a, b in runs if a < e and b > s)]),
+            )
+            for kind, s, e in found
+        ]
         if min_digit_run > 0:
             masked = list(found)
             found.extend(
@@ -174,18 +246,41 @@ def plan_redactions(
         for kind, start, end in found:
             if audio is not None and channel < len(audio):
                 start_ms, end_ms = snap_to_pauses(utt, start, end, audio[channel], rate)
+                hit = [w.end_ms - w.start_ms for w in utt.words if w.start < end and w.end > start]
+                reach = (min(hit[0] * 3 // 5, 400), min(hit[-1] * 3 // 5, 400)) if hit else (0, 0)
+                start_ms, end_ms = fit_to_pauses(
+                    audio[channel], rate, start_ms, end_ms, pad_ms=pad_ms, reach_ms=reach
+                )
             else:
                 start_ms, end_ms = char_range_ms(utt, start, end)
+                start_ms, end_ms = start_ms - pad_ms, end_ms + pad_ms
             out.append(
                 Redaction(
-                    start_ms=max(start_ms - pad_ms, 0),
-                    end_ms=min(end_ms + pad_ms, duration_ms),
+                    start_ms=max(start_ms, 0),
+                    end_ms=min(end_ms, duration_ms),
                     kind=kind,
                     speaker=utt.speaker,
                     channel=channel,
                     utterance_index=utt.index,
                 )
             )
+    return merge_redactions(out)
+
+
+def merge_redactions(redactions: Iterable[Redaction]) -> tuple[Redaction, ...]:
+    """Overlapping ranges of one channel as one, in time order; a masker kind wins over ``digits``.
+
+    Padding and a second decoding of the same speech give overlapping ranges; the conversation lists
+    what was silenced, once.
+    """
+    out: list[Redaction] = []
+    for r in sorted(redactions, key=lambda r: (r.channel, r.start_ms, r.end_ms)):
+        last = out[-1] if out else None
+        if last is not None and last.channel == r.channel and r.start_ms < last.end_ms:
+            kind = r.kind if last.kind == "digits" else last.kind
+            out[-1] = replace(last, end_ms=max(last.end_ms, r.end_ms), kind=kind)
+        else:
+            out.append(r)
     return tuple(sorted(out, key=lambda r: (r.start_ms, r.channel)))
 
 

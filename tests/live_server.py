@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,8 +49,10 @@ class LiveServer:
         port: int | None = None,
         env: Mapping[str, str] | None = None,
         start_timeout: float = 180.0,
+        serve_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.serve_args = tuple(serve_args)  # extra `audit serve` options, e.g. ("--workers", "2")
         self.database_url = database_url or f"sqlite:///{self.data_dir / 'audit.db'}"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -70,7 +72,7 @@ class LiveServer:
 
     def _command(self) -> list[str]:
         script = Path(sys.executable).parent / "audit"
-        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        serve = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *self.serve_args]
         if script.exists():
             return [str(script), *serve]
         return [sys.executable, "-c", "from app.cli import main; main()", *serve]

@@ -15,9 +15,10 @@ from pathlib import Path
 from app.audio.store import AudioStore
 from app.db import Conversation
 from app.settings import Settings
-from pipelines.asr import Transcript
+from pipelines.asr import Transcriber, Transcript
 from pipelines.pii import PiiMasker
 from pipelines.redact import Redaction, Samples, load_channels, plan_redactions, redact_file
+from pipelines.redact_second_look import second_look
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,20 @@ class RedactedRecording:
 
 
 def redact_recording(
-    settings: Settings, *, masker: PiiMasker, transcript: Transcript, audio_path: Path
+    settings: Settings,
+    *,
+    masker: PiiMasker,
+    transcript: Transcript,
+    audio_path: Path,
+    transcriber: Transcriber | None = None,
 ) -> RedactedRecording:
-    """Find the spoken PII of a transcript and write the redacted recording; the upload is left as it is."""
+    """Find the spoken PII of a transcript and write the redacted recording; the upload is left as it is.
+
+    With the `transcriber` that made the transcript, speech it has no words for and half-recognised digit
+    runs are decoded again, biased to digits (pipelines.redact_second_look), so a number Whisper dropped is
+    silenced too; without it only the transcript's words are used, and a recording with nothing to silence
+    is not even decrypted.
+    """
 
     def plan(channels: list[Samples] | None) -> tuple[Redaction, ...]:
         return plan_redactions(
@@ -48,12 +60,33 @@ def redact_recording(
             audio=channels,
         )
 
-    if not plan(None):  # nothing to silence: the recording is not even decrypted
+    if transcriber is None and not plan(None):
         return RedactedRecording(redactions=(), upload=audio_path)
     store = AudioStore(settings)
     with store.open_plain(audio_path) as plain:
+        channels = load_channels(plain, stereo=transcript.layout != "mono")
         # Word edges trimmed at the pauses Whisper's alignment gives to the word after them.
-        redactions = plan(load_channels(plain, stereo=transcript.layout != "mono"))
+        redactions = plan(channels)
+        if transcriber is not None:
+            look = second_look(
+                transcriber,
+                masker,
+                transcript.utterances,
+                redactions,
+                layout=transcript.layout,
+                channels=channels,
+                duration_ms=round(transcript.duration_s * 1000),
+                pad_ms=settings.redaction_pad_ms,
+                min_digit_run=settings.redaction_min_digit_run,
+            )
+            if look.regions:
+                log.info(
+                    "second look: %d regions decoded again in %.1f s, %d spans to silence (%d before)",
+                    len(look.regions), look.decode_s, len(look.redactions), len(redactions),
+                )  # fmt: skip
+            redactions = look.redactions
+        if not redactions:
+            return RedactedRecording(redactions=(), upload=audio_path)
         audio = redact_file(plain, redactions)
     target = audio_path.with_name(f"{audio_path.name.split('.')[0]}.redacted{audio.suffix}")
     store.write(target, audio.data)

@@ -49,14 +49,14 @@ class Step:
 
 
 @cache
-def _whisper(model_dir: Path, device: str, compute_type: str, threads: int) -> Transcriber:
+def _whisper(model_dir: Path, device: str, compute_type: str, threads: int, batch_size: int) -> Transcriber:
     from models.whisper import load_whisper
 
     # Loaded on the first transcription, once per process: API-only nodes and audit workers never pay for it.
     return Transcriber(
         # Word timestamps locate spoken personal data for audio redaction (app.audio.redaction).
         load_whisper(model_dir, compute_type=compute_type, cpu_threads=threads, device=device),
-        TranscribeOptions(word_timestamps=True),
+        TranscribeOptions(word_timestamps=True, batched=batch_size > 0, batch_size=max(batch_size, 1)),
     )
 
 
@@ -75,7 +75,13 @@ class TaskContext:
         s = self.settings
         assert s.whisper_model_dir is not None
         with self._load_lock:
-            return _whisper(s.whisper_model_dir, s.whisper_device, s.whisper_compute_type, s.whisper_threads)
+            return _whisper(
+                s.whisper_model_dir,
+                s.whisper_device,
+                s.whisper_compute_type,
+                s.whisper_threads,
+                s.asr_batch_size,
+            )
 
     def fail(self, job_id: uuid.UUID, error: str, *, retry: bool, attempt: int | None = None) -> Step:
         """Record a failure of `attempt` (queued again while attempts are left); the callback if it ended."""
@@ -163,7 +169,13 @@ def transcribe_job(ctx: TaskContext, job_id: uuid.UUID, *, running_here: Callabl
     raw = pt.Conversation(channel, tuple(transcript.utterances))  # type: ignore[arg-type]  # a stored channel
     masked, pii = mask_conversation(masker, raw)
     try:  # spoken PII silenced before the transcript is stored: the stored recording is never less private
-        redacted = redact_recording(settings, masker=masker, transcript=transcript, audio_path=audio_path)
+        redacted = redact_recording(
+            settings,
+            masker=masker,
+            transcript=transcript,
+            audio_path=audio_path,
+            transcriber=transcriber if settings.redaction_second_look else None,
+        )
     except Exception as exc:
         log.exception("redaction failed for job %s", job_id)
         return ctx.fail(job_id, f"redaction failed: {type(exc).__name__}: {exc}", retry=True, attempt=attempt)

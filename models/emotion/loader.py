@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -12,7 +14,7 @@ from models.emotion.head import ARTIFACT_DIR, load_head
 from models.emotion.lora import merge_adapters
 from models.emotion.ngram import NGRAM_FILES, load_ngram
 from models.emotion.setup import SETUP_COMMAND, ModelAssetError, check_materialized
-from pipelines.emotion import TransformerEmotionClassifier
+from pipelines.emotion import PooledEncoder, TorchPooledEncoder, TransformerEmotionClassifier
 from pipelines.types import EMOTION_LABELS
 
 
@@ -36,18 +38,23 @@ def load_emotion_classifier(
     batch_size: int = 32,
     verify_checksum: bool = True,
     run_layers: int | None = None,
+    backend: Literal["onnx", "torch"] = "onnx",
 ) -> TransformerEmotionClassifier:
     """Load tokenizer, the first k e5 layers (fp32; int8 with quantize=True), the trained head and, when the
     artefact has one, the n-gram half with its combination weight (models/emotion/ngram.py).
 
-    int8 dynamic quantisation is off by default: on the served model it changes about 22 % of the labels and
-    costs 0.04 macro-F1 (benchmarks/bench_emotion.py), over the 0.01 budget; fewer layers is the speed lever used.
+    quantize=True with the torch backend is torch's dynamic int8, which changes about 22 % of the served labels
+    (0.04 macro-F1, benchmarks/bench_emotion.py); with the onnx backend it is ORT's per-channel int8 on the fused
+    graph, the served configuration (the benchmark prints both).
 
     model_root is the directory `models.emotion.setup.materialize` returned (default var/models/e5-small).
     Raises ModelAssetError naming `.venv/bin/audit models setup` when it is missing or corrupt.
     num_threads is applied with torch.set_num_threads (process-wide); None leaves torch's setting alone.
     run_layers runs more encoder layers than the head reads (labels unchanged): only the benchmark's
     cost baseline uses it; by default the encoder stops at the deepest layer the head pools.
+    backend "onnx" (the default, served) runs the same merged encoder as an ONNX Runtime graph exported next to
+    the base model on first use (models/emotion/onnx_encoder.py), about twice as fast with the same features;
+    with quantize=True that graph has int8 weights. "torch" runs it in torch eager (training, the baseline).
     """
     import opencc
     import transformers
@@ -71,23 +78,56 @@ def load_emotion_classifier(
     # The skipped upper layers are reported as 'unused' otherwise, and a progress bar would go to stderr.
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    try:
-        encoder: torch.nn.Module = BertModel.from_pretrained(
-            str(model_root),
-            local_files_only=True,
-            add_pooling_layer=False,
-            num_hidden_layers=max(run_layers or 0, config.encoder_layers),
-        )
-    except (OSError, ValueError) as exc:
-        raise ModelAssetError(
-            f"cannot load the e5-small base from {model_root} ({exc}); run `{SETUP_COMMAND}`"
-        ) from exc
-    encoder.eval()
     adapters = artifact_dir / "lora.safetensors"
-    if adapters.is_file():
-        merge_adapters(encoder, adapters)  # merged before quantising: serving cost is that of the plain model
-    if quantize:
-        encoder = quantize_encoder(encoder)
+
+    def torch_encoder(attention: str = "sdpa") -> torch.nn.Module:
+        try:
+            encoder: torch.nn.Module = BertModel.from_pretrained(
+                str(model_root),
+                local_files_only=True,
+                add_pooling_layer=False,
+                num_hidden_layers=max(run_layers or 0, config.encoder_layers),
+                attn_implementation=attention,
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelAssetError(
+                f"cannot load the e5-small base from {model_root} ({exc}); run `{SETUP_COMMAND}`"
+            ) from exc
+        encoder.eval()
+        if adapters.is_file():
+            merge_adapters(
+                encoder, adapters
+            )  # merged before quantising: serving cost is that of the plain model
+        return encoder
+
+    version = head_version(artifact_dir, quantized=quantize)
+    pooled: PooledEncoder
+    if backend == "onnx" and run_layers is None:
+        from models.emotion.onnx_encoder import graph_path, load_graph
+
+        target = graph_path(
+            model_root,
+            base_sha256=config.base_model_sha256,
+            adapters=adapters,
+            layers=config.layers,
+            quantized=quantize,
+        )
+        width = len(config.layers) * int(json.loads((model_root / "config.json").read_text())["hidden_size"])
+        # The torch encoder is built only when the graph must be (re-)exported: loading it costs seconds
+        # and its weights would double the memory.
+        pooled = load_graph(
+            target,
+            width=width,
+            # Eager attention: the graph ORT's attention fusion recognises (models/emotion/onnx_encoder.py).
+            reference=lambda: TorchPooledEncoder(torch_encoder("eager"), config.layers),
+            quantize=quantize,
+            threads=num_threads,
+        )
+        if quantize:  # not torch's dynamic int8: other kernels, other labels
+            version = f"{head_version(artifact_dir)}-ort-int8"
+    else:
+        encoder = torch_encoder()
+        pooled = TorchPooledEncoder(quantize_encoder(encoder) if quantize else encoder, config.layers)
     try:
         lexical = load_ngram(artifact_dir)
     except (OSError, ValueError, KeyError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
@@ -98,10 +138,10 @@ def load_emotion_classifier(
         raise ModelAssetError(f"emotion n-gram labels {lexical.config.labels} differ from {EMOTION_LABELS}")
     return TransformerEmotionClassifier(
         tokenizer=Tokenizer.from_file(str(model_root / "tokenizer.json")),
-        encoder=encoder,
+        encoder=pooled,
         head=head,
         layers=config.layers,
-        version=head_version(artifact_dir, quantized=quantize),
+        version=version,
         max_tokens=config.max_tokens,
         batch_size=batch_size,
         preprocess=opencc.OpenCC("t2s").convert,
@@ -111,8 +151,6 @@ def load_emotion_classifier(
 
 
 def _marker_sha(model_root: Path) -> str:
-    import json
-
     return str(json.loads((model_root / "materialized.json").read_text())["model_sha256"])
 
 
@@ -124,3 +162,14 @@ def head_version(artifact_dir: Path = ARTIFACT_DIR, *, quantized: bool = False) 
             h.update((artifact_dir / name).read_bytes())
     digest = h.hexdigest()[:12]
     return f"e5s-emotion-{digest}" + ("-int8" if quantized else "")
+
+
+def ensure_emotion_graph(model_root: Path, *, quantize: bool, artifact_dir: Path = ARTIFACT_DIR) -> Path:
+    """Export the served encoder's ONNX graph now if missing (`audit models setup`); returns its path."""
+    clf = load_emotion_classifier(
+        model_root, artifact_dir=artifact_dir, quantize=quantize, verify_checksum=False, backend="onnx"
+    )
+    path = getattr(clf.encoder, "path", None)
+    if not isinstance(path, Path):
+        raise ModelAssetError("the ONNX backend did not load a graph file")
+    return path

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from app.db.session import session_scope
 from app.jobs.service import purge_expired_audio
-from evaluation.eval_redaction import BEST_CLIPS, RATE, Speaker, build_call, load_speakers
+from evaluation.eval_redaction import RATE, Speaker, best_clip_speaker, build_call, make_calls
 from models.whisper import load_whisper
 from pipelines.asr import TranscribeOptions, Transcriber
 from pipelines.pii import PiiMasker
@@ -56,15 +56,17 @@ def whisper_base() -> Any:
 
 
 @pytest.fixture(scope="module")
+def best_speaker(whisper_base: Any, shared_data: Path) -> Speaker:
+    """The AISHELL speaker whose digit syllables Whisper base reads back (evaluation/eval_redaction.py)."""
+    return best_clip_speaker(whisper_base, shared_data / "speech" / "aishell_dev")
+
+
+@pytest.fixture(scope="module")
 def number_call(
-    whisper_base: Any, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
+    best_speaker: Speaker, shared_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> SpokenNumberCall:
     """Customer on the right: carrier, mobile number, carrier; agent on the left talking during the number."""
-    full = load_speakers(whisper_base, shared_data / "speech" / "aishell_dev")["S0150"]
-    speaker = Speaker(
-        full.name, {d: [full.digits[d][i]] for d, i in BEST_CLIPS["S0150"].items()}, full.utterances
-    )
-    call = build_call(speaker, NUMBER, "mobile", random.Random(0))
+    call = build_call(best_speaker, NUMBER, "mobile", random.Random(0))
     pii = (call.pii[0][0], call.pii[-1][1])
     agent, _ = sf.read(shared_data / "speech" / "BAC009S0764W0121.wav", dtype="float32")
     stereo = np.zeros((max(len(call.audio), pii[0] + len(agent)), 2), dtype=np.float32)
@@ -172,3 +174,56 @@ class TestSpokenNumberRedacted:
             assert purge_expired_audio(s, settings=settings) == 1
         audio_dir = Path(settings.audio_dir)
         assert list(audio_dir.glob(f"{conv_id}*")) == []
+
+
+@pytest.fixture(scope="module")
+def dropped_number_call(best_speaker: Speaker, tmp_path_factory: pytest.TempPathFactory) -> SpokenNumberCall:
+    """A mono call whose ID number Whisper base drops from the transcript (call 2 of the evaluation)."""
+    _, call = make_calls([best_speaker], 3)[2]
+    path = tmp_path_factory.mktemp("second-look") / "id.wav"
+    sf.write(path, call.audio, RATE)
+    return SpokenNumberCall(path, call.number, (call.pii[0][0], call.pii[-1][1]))
+
+
+class TestSecondLook:
+    def test_a_number_missing_from_the_transcript_is_still_silenced(
+        self,
+        client: TestClient,
+        auth: dict[str, dict[str, str]],
+        dropped_number_call: SpokenNumberCall,
+        whisper_base: Any,
+        tmp_path: Path,
+    ) -> None:
+        call = dropped_number_call
+        data = {"external_id": "redact-2nd", "agent_id": "a9", "started_at": "2026-11-21T14:00:00+08:00",
+                "channel_layout": "mono"}  # fmt: skip
+        with call.path.open("rb") as fh:
+            resp = client.post(
+                "/v1/conversations/audio", data=data, files={"file": ("id.wav", fh, "audio/wav")},
+                headers=auth["ingest"],
+            )  # fmt: skip
+        assert resp.status_code == 202, resp.text
+        assert client.app.state.job_runner.run_pending() == ["done"]  # type: ignore[attr-defined]
+        conv_id = resp.json()["conversation_id"]
+        conv = client.get(f"/v1/conversations/{conv_id}", headers=auth["auditor"]).json()
+        text = "".join(u["text"] for u in conv["utterances"])
+        # The transcript never had the number (so no PII finding), the recording still said it.
+        assert len(_digits(text)) < 9
+        assert [f for f in conv["findings"] if f["kind"] == "pii"] == []
+        (red,) = conv["redactions"]
+        start, end = call.pii
+        # A valid ID when the second decoding got every digit right, else a run of 9+ digits.
+        assert (red["kind"] in ("id_card", "digits"), red["channel"]) == (True, 0)
+        assert red["start_ms"] <= start * 1000 // RATE
+        assert red["end_ms"] >= -(-end * 1000 // RATE)
+        assert red["end_ms"] - red["start_ms"] <= (end - start) * 1000 // RATE + 500  # the carriers stay
+
+        audio = client.get(f"/v1/conversations/{conv_id}/audio", headers=auth["supervisor"])
+        served, _ = sf.read(io.BytesIO(audio.content), dtype="float32")
+        assert _rms(served[start:end]) == 0.0
+        redacted = tmp_path / "served.wav"
+        redacted.write_bytes(audio.content)
+        again = Transcriber(whisper_base, TranscribeOptions()).transcribe(redacted, layout="mono")
+        text = "".join(u.text for u in again.utterances)
+        assert call.number not in _digits(text)
+        assert PiiMasker().mask(text).spans == ()

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
+from faster_whisper import WhisperModel
 
 from evaluation.eval_asr import edit_distance, normalize_for_cer
 from models.whisper import load_whisper, materialize
@@ -16,10 +17,13 @@ from pipelines.asr import (
     AudioDecodeError,
     AudioInfo,
     LayoutError,
+    TranscribeOptions,
     Transcriber,
+    Transcript,
     check_layout,
     probe_audio,
 )
+from pipelines.asr_batched import Piece, Window, pack
 
 RATE = 16_000
 W0121 = "甚至出现交易几乎停滞的情况"
@@ -157,9 +161,21 @@ class TestCheckLayout:
 
 
 @pytest.fixture(scope="module")
-def transcriber() -> Transcriber:
+def whisper() -> WhisperModel:
     """One real whisper-base int8 model for the whole module (loading costs about a second)."""
-    return Transcriber(load_whisper(materialize(), cpu_threads=2))
+    return load_whisper(materialize(), cpu_threads=2)
+
+
+@pytest.fixture(scope="module")
+def transcriber(whisper: WhisperModel) -> Transcriber:
+    """Per-region decoding (the default options)."""
+    return Transcriber(whisper)
+
+
+@pytest.fixture(scope="module")
+def packed(whisper: WhisperModel) -> Transcriber:
+    """Packed batched decoding, as the `asr` job builds it."""
+    return Transcriber(whisper, TranscribeOptions(word_timestamps=True, batched=True, batch_size=4))
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +283,74 @@ class TestCleanText:
     )
     def test_phantoms_and_t2s(self, transcriber: Transcriber, raw: str, expected: str | None) -> None:
         assert transcriber.clean_text(raw) == expected
+
+
+def assert_words_inside(result: Transcript) -> None:
+    """Every utterance has word timings, in order, inside its text and its time span."""
+    for utt in result.utterances:
+        assert utt.words, utt.text
+        assert utt.start_ms is not None
+        assert utt.end_ms is not None
+        for word in utt.words:
+            assert 0 <= word.start < word.end <= len(utt.text)
+            assert utt.start_ms <= word.start_ms <= word.end_ms <= utt.end_ms
+        assert [w.start for w in utt.words] == sorted(w.start for w in utt.words)
+
+
+class TestPack:
+    def test_windows_hold_one_channel_and_at_most_30_s(self) -> None:
+        s = RATE  # one second in samples
+        windows = pack([[(0, 10 * s), (12 * s, 25 * s), (40 * s, 50 * s)], [(5 * s, 8 * s)]])
+        assert windows == [
+            Window(0, 23 * s, (Piece(0, 0, 10 * s, 0), Piece(0, 12 * s, 25 * s, 10 * s))),
+            Window(30 * s, 40 * s, (Piece(0, 40 * s, 50 * s, 30 * s),)),
+            Window(60 * s, 63 * s, (Piece(1, 5 * s, 8 * s, 60 * s),)),
+        ]
+
+    def test_span_longer_than_a_window_is_cut(self) -> None:
+        s = RATE
+        windows = pack([[(0, 70 * s)]])
+        assert [(w.start, w.end) for w in windows] == [(0, 30 * s), (30 * s, 60 * s), (60 * s, 70 * s)]
+
+
+@pytest.mark.slow
+class TestPackedBatched:
+    def test_stereo_call_speakers_text_and_times(self, packed: Transcriber, stereo_call: Path) -> None:
+        progress: list[float] = []
+        result = packed.transcribe(stereo_call, layout="stereo_agent_left", progress=progress.append)
+        assert [(u.index, u.speaker) for u in result.utterances] == [
+            (0, "agent"),
+            (1, "customer"),
+            (2, "agent"),
+        ]
+        for utt, ref, placed in zip(
+            result.utterances, (W0121, W0122, W0001), (500, 5500, 10000), strict=True
+        ):
+            assert cer(ref, utt.text) <= 0.2, utt.text
+            assert utt.start_ms is not None
+            assert placed - 300 <= utt.start_ms <= placed + 800
+        assert_words_inside(result)
+        assert progress == sorted(progress)
+        assert progress[-1] == 1.0
+
+    def test_turns_sharing_a_window_are_split_at_the_pause(
+        self, packed: Transcriber, speech: Path, tmp_path: Path
+    ) -> None:
+        # One speaker, two sentences 1 s apart: two VAD regions packed into one 30 s window.
+        first = read_mono(speech / "BAC009S0764W0121.wav")
+        second = read_mono(speech / "BAC009S0764W0122.wav")
+        gap = np.zeros(RATE, dtype=np.float32)
+        sf.write(tmp_path / "two.wav", np.concatenate([first, gap, second]), RATE, subtype="PCM_16")
+        result = packed.transcribe(tmp_path / "two.wav", layout="mono")
+        assert [u.speaker for u in result.utterances] == ["unknown", "unknown"]
+        assert cer(W0121, result.utterances[0].text) <= 0.2, result.utterances[0].text
+        assert cer(W0122, result.utterances[1].text) <= 0.2, result.utterances[1].text
+        second_at = (len(first) + len(gap)) * 1000 // RATE
+        assert result.utterances[1].start_ms is not None
+        assert second_at - 300 <= result.utterances[1].start_ms <= second_at + 800
+        assert_words_inside(result)
+
+    def test_silence_gives_no_utterances(self, packed: Transcriber, tmp_path: Path) -> None:
+        sf.write(tmp_path / "silence.wav", np.zeros((8 * RATE, 2), dtype=np.float32), RATE, subtype="PCM_16")
+        result = packed.transcribe(tmp_path / "silence.wav", layout="stereo_agent_left")
+        assert (result.utterances, result.duration_s) == ((), 8.0)

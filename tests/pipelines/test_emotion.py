@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from pipelines.emotion import (
     pool_layers,
     summarize_conversation,
 )
+from pipelines.emotion_batching import CoalescingEmotionClassifier
 from pipelines.types import EMOTION_LABELS, EmotionPrediction, Utterance
 
 TOKENIZER = (
@@ -229,3 +232,90 @@ class TestLexicalCombination:
     def test_weight_out_of_range(self, weight: float) -> None:
         with pytest.raises(ValueError, match="lexical_weight"):
             with_lexical(FixedLexical("happy"), weight)
+
+
+class _Gate:
+    """Wraps a classifier; its first call blocks until released, so later callers must queue behind it."""
+
+    def __init__(self, inner: TransformerEmotionClassifier) -> None:
+        self.inner = inner
+        self.version = inner.version
+        self.release = threading.Event()
+        self.sizes: list[int] = []
+        self.fail = False
+
+    def predict(self, texts: Sequence[str]) -> list[EmotionPrediction | None]:
+        return self.predict_with_features(texts)[0]
+
+    def predict_with_features(
+        self, texts: Sequence[str]
+    ) -> tuple[list[EmotionPrediction | None], torch.Tensor]:
+        self.sizes.append(len(texts))
+        if len(self.sizes) == 1:
+            assert self.release.wait(30)
+        if self.fail:
+            raise RuntimeError("model failed")
+        return self.inner.predict_with_features(texts)
+
+
+class TestCoalescing:
+    TEXTS = [
+        ["你好", "快递到哪了"],
+        ["气死我了"],
+        [],
+        ["谢谢", "", "好的"],
+        ["退款"],
+        ["我要投诉"],
+        ["嗯"],
+        ["在吗"],
+    ]
+
+    def run_concurrently(self, batcher: CoalescingEmotionClassifier, gate: _Gate) -> list[object]:
+        results: list[object] = [None] * len(self.TEXTS)
+
+        def call(i: int) -> None:
+            try:
+                results[i] = batcher.predict_with_features(self.TEXTS[i])
+            except RuntimeError as exc:
+                results[i] = exc
+
+        first = threading.Thread(target=call, args=(0,))
+        first.start()
+        while not gate.sizes:  # the first call is inside the model
+            time.sleep(0.001)
+        rest = [threading.Thread(target=call, args=(i,)) for i in range(1, len(self.TEXTS))]
+        for t in rest:
+            t.start()
+        deadline = time.monotonic() + 30
+        while batcher.waiting < len(rest) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        gate.release.set()
+        for t in (first, *rest):
+            t.join(30)
+        return results
+
+    def test_queued_callers_share_one_call_and_get_their_own_answers(
+        self, tiny_classifier: TransformerEmotionClassifier
+    ) -> None:
+        gate = _Gate(tiny_classifier)
+        batcher = CoalescingEmotionClassifier(gate)  # type: ignore[arg-type]
+        results = self.run_concurrently(batcher, gate)
+        assert gate.sizes == [2, sum(len(t) for t in self.TEXTS[1:])]  # the first alone, then all the others
+        assert batcher.batches == 2
+        for texts, got in zip(self.TEXTS, results, strict=True):
+            preds, feats = tiny_classifier.predict_with_features(texts)
+            assert isinstance(got, tuple)
+            assert [p.label if p else None for p in got[0]] == [p.label if p else None for p in preds]
+            assert got[1].shape == feats.shape
+            assert torch.allclose(got[1], feats, atol=1e-5)
+
+    def test_a_failing_call_fails_every_caller_of_its_batch_and_nobody_hangs(
+        self, tiny_classifier: TransformerEmotionClassifier
+    ) -> None:
+        gate = _Gate(tiny_classifier)
+        gate.fail = True
+        batcher = CoalescingEmotionClassifier(gate)  # type: ignore[arg-type]
+        results = self.run_concurrently(batcher, gate)
+        assert all(isinstance(r, RuntimeError) for r in results)
+        gate.fail = False
+        assert len(batcher.predict(["你好"])) == 1  # the batcher is usable again

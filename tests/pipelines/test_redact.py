@@ -6,11 +6,21 @@ import io
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import soundfile as sf
 
 from pipelines.pii import PiiMasker, PiiSpan
-from pipelines.redact import Redaction, char_range_ms, plan_redactions, redact_file, silence, snap_to_pauses
+from pipelines.redact import (
+    Redaction,
+    char_range_ms,
+    fit_to_pauses,
+    merge_redactions,
+    plan_redactions,
+    redact_file,
+    silence,
+    snap_to_pauses,
+)
 from pipelines.types import Utterance, WordTiming
 
 RATE = 16_000
@@ -177,3 +187,51 @@ class TestSnapToPauses:
         words = words_of(text, [("139", 1000, 1500), ("1234", 1500, 2100), ("5678", 2100, 2600)])
         utt = Utterance(0, "unknown", text, 1000, 2600, words)
         assert snap_to_pauses(utt, 0, 11, audio, RATE) == (1000, 2600)
+
+
+class TestFitToPauses:
+    @staticmethod
+    def speech(*spans_s: tuple[float, float], length_s: float = 6.0) -> npt.NDArray[np.float32]:
+        audio = np.zeros(int(RATE * length_s), dtype=np.float32)
+        for a, b in spans_s:
+            audio[int(RATE * a) : int(RATE * b)] = 0.3
+        return audio
+
+    def test_edges_go_a_margin_into_the_bounding_pauses_not_the_padding(self) -> None:
+        # Carrier to 1.0 s, number 1.5-3.0 s, carrier from 3.3 s; Whisper's edges 1.45 s and 2.9 s.
+        audio = self.speech((0.0, 1.0), (1.5, 3.0), (3.3, 5.0))
+        assert fit_to_pauses(audio, RATE, 1450, 2900, pad_ms=200, reach_ms=(200, 200)) == (1400, 3100)
+
+    def test_a_late_start_reaches_back_to_the_onset(self) -> None:
+        audio = self.speech((0.0, 1.0), (1.5, 3.0), (3.3, 5.0))
+        assert fit_to_pauses(audio, RATE, 1650, 3000, pad_ms=200, reach_ms=(200, 200))[0] == 1400
+
+    def test_an_edge_inside_a_pause_moves_to_its_end(self) -> None:
+        audio = self.speech((0.0, 1.0), (1.5, 3.0), (3.3, 5.0))
+        assert fit_to_pauses(audio, RATE, 1100, 3150, pad_ms=200, reach_ms=(200, 200)) == (1400, 3100)
+
+    def test_speech_running_on_keeps_the_padding(self) -> None:
+        audio = self.speech((0.0, 5.0))
+        assert fit_to_pauses(audio, RATE, 1500, 3000, pad_ms=200, reach_ms=(200, 200)) == (1300, 3200)
+
+    def test_a_pause_between_digit_groups_never_cuts_the_value(self) -> None:
+        # Groups 1.0-1.9 and 2.15-3.0 s: the pause between them is deeper inside than `reach_ms`.
+        audio = self.speech((0.0, 0.5), (1.0, 1.9), (2.15, 3.0), (3.5, 5.0))
+        assert fit_to_pauses(audio, RATE, 1000, 3000, pad_ms=200, reach_ms=(300, 300)) == (900, 3100)
+
+
+class TestMergeRedactions:
+    def test_overlaps_on_one_channel_merge_and_keep_the_masker_kind(self) -> None:
+        merged = merge_redactions(
+            [
+                Redaction(1000, 2000, "digits", "unknown", 0, -1),
+                Redaction(1500, 2600, "mobile", "unknown", 0, 3),
+                Redaction(1200, 1800, "digits", "customer", 1, 4),
+                Redaction(2600, 3000, "qq", "unknown", 0, 5),  # touching, not overlapping: its own span
+            ]
+        )
+        assert merged == (
+            Redaction(1000, 2600, "mobile", "unknown", 0, -1),
+            Redaction(1200, 1800, "digits", "customer", 1, 4),
+            Redaction(2600, 3000, "qq", "unknown", 0, 5),
+        )

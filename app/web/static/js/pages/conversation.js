@@ -64,6 +64,37 @@ function emotionStrip(c, jump) {
     legend);
 }
 
+// What audio redaction silenced, by the kind of personal data the masker saw there.
+const PII_KIND = {
+  mobile: "手机号", landline: "座机号", id_card: "身份证号", bank_card: "银行卡号", email: "邮箱",
+  wechat: "微信号", qq: "QQ 号", digits: "数字串",
+};
+
+function redactionBar(player, redactions) {
+  // The silenced stretches shaded on a time line as wide as the player; placed as shares of the recording's
+  // duration once the player knows it (the API does not send it), a click plays from the stretch.
+  const marks = redactions.map((r) => h("button", {
+    type: "button", class: `redaction ch-${r.channel}`,
+    title: `已消音（${label(PII_KIND, r.kind)}）${seconds(r.start_ms)}–${seconds(r.end_ms)} · ${label(SPEAKER, r.speaker)}`,
+    dataset: { startMs: r.start_ms, endMs: r.end_ms },
+    onclick: () => { player.currentTime = r.start_ms / 1000; },
+  }));
+  const bar = h("div", { class: "redaction-bar", id: "redaction-bar", title: `录音中 ${redactions.length} 处个人信息已消音` }, marks);
+  const place = () => {
+    const total = player.duration * 1000;
+    if (!Number.isFinite(total) || total <= 0) return;
+    marks.forEach((m, i) => {
+      const r = redactions[i];
+      m.style.left = `${(100 * r.start_ms) / total}%`;
+      m.style.width = `${(100 * Math.max(r.end_ms - r.start_ms, 0)) / total}%`;
+    });
+    bar.classList.add("placed");
+  };
+  player.addEventListener("loadedmetadata", place);
+  if (player.readyState >= 1) place();
+  return bar;
+}
+
 function historyItems(c, appeals) {
   const items = c.reviews.map((r) => ({ at: r.created_at, el: h("li", {}, h("b", {}, label(REVIEW, r.status)), ` · ${r.reviewer} · ${time(r.created_at)}`, r.note ? h("div", { class: "note" }, r.note) : null) }));
   for (const a of appeals) {
@@ -163,7 +194,9 @@ export async function show(ctx, { args, params }) {
       c.dissatisfaction_turns.map((t) => h("button", { type: "button", class: "ghost", onclick: () => jump(t.index, c.utterances.find((u) => u.index === t.index)?.start_ms ?? null) }, `第 ${t.index + 1} 句`))) : null,
     c.analysis_error ? h("p", { class: "error" }, c.analysis_error) : null,
     emotionStrip(c, jump),
-    player ? h("div", { class: "player" }, player, c.redactions.length ? h("span", { class: "muted small" }, `录音中 ${c.redactions.length} 处个人信息已消音`) : null) : null,
+    player ? h("div", { class: "player" },
+      h("div", { class: "player-track" }, player, c.redactions.length ? redactionBar(player, c.redactions) : null),
+      c.redactions.length ? h("span", { class: "muted small" }, `录音中 ${c.redactions.length} 处个人信息已消音`) : null) : null,
     h("div", { class: "two-col" },
       transcript,
       h("aside", { class: "side" },
