@@ -30,7 +30,7 @@ import soundfile as sf
 from pipelines.asr import Layout, channel_speakers
 from pipelines.pii import PiiMasker
 from pipelines.pii_numbers import CN_DIGITS, NumberScanner
-from pipelines.types import Speaker, Utterance, WordTiming
+from pipelines.types import Conversation, Finding, Severity, Speaker, Utterance, WordTiming
 
 __all__ = ["DEFAULT_PAD_MS", "RedactedAudio", "Redaction", "char_range_ms", "fit_to_pauses", "load_channels",
            "merge_redactions", "plan_redactions", "redact_file", "silence", "snap_to_pauses"]  # fmt: skip
@@ -265,6 +265,59 @@ def plan_redactions(
                 )
             )
     return merge_redactions(out)
+
+
+def unmasked_digit_runs(text: str, min_digit_run: int = DEFAULT_MIN_DIGIT_RUN) -> list[tuple[int, int]]:
+    """Spans of the runs of `min_digit_run` or more digits in `text`, except order and waybill numbers (0: none).
+
+    The rule plan_redactions silences in the recording; run on masked text, the masker's values are already
+    stars and do not count.
+    """
+    if min_digit_run <= 0:
+        return []
+    return [
+        m.span()
+        for m in _DIGIT_RUN_RE.finditer(text)
+        if sum(ch in _DIGIT_CHARS for ch in m.group()) >= min_digit_run
+        and not NumberScanner._after_order_cue(text, m.start())
+    ]
+
+
+def mask_digit_runs(
+    conversation: Conversation, min_digit_run: int = DEFAULT_MIN_DIGIT_RUN
+) -> tuple[Conversation, list[Finding]]:
+    """A call transcript with the digit runs the recording has silenced masked too: each digit becomes '*'
+    (offsets unchanged), one `pii` finding of category `digits` per run.
+
+    Why: Whisper mishears spoken numbers (a phone number comes out as 13 digits that validate as nothing), so
+    the masker keeps them, yet they are the customer's real number read out; the recording silences them
+    (plan_redactions) and the stored text must not keep them either.
+    """
+    utterances: list[Utterance] = []
+    findings: list[Finding] = []
+    for utt in conversation.utterances:
+        spans = unmasked_digit_runs(utt.text, min_digit_run)
+        text = utt.text
+        for start, end in spans:
+            text = (
+                text[:start]
+                + "".join("*" if ch in _DIGIT_CHARS else ch for ch in text[start:end])
+                + text[end:]
+            )
+            findings.append(
+                Finding(
+                    kind="pii",
+                    category="digits",
+                    severity=Severity.NONE,
+                    rule="pii:digits",
+                    term=None,
+                    utterance_index=utt.index,
+                    start=start,
+                    end=end,
+                )
+            )
+        utterances.append(replace(utt, text=text) if spans else utt)
+    return Conversation(conversation.channel, tuple(utterances)), findings
 
 
 def merge_redactions(redactions: Iterable[Redaction]) -> tuple[Redaction, ...]:

@@ -35,6 +35,7 @@ from app.settings import Settings
 from pipelines import types as pt
 from pipelines.asr import AudioDecodeError, LayoutError, TranscribeOptions, Transcriber
 from pipelines.audit import mask_conversation
+from pipelines.redact import mask_digit_runs
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,9 @@ def transcribe_job(ctx: TaskContext, job_id: uuid.UUID, *, running_here: Callabl
     masker = ctx.runtime.pipeline.stages.masker
     raw = pt.Conversation(channel, tuple(transcript.utterances))  # type: ignore[arg-type]  # a stored channel
     masked, pii = mask_conversation(masker, raw)
+    # Runs of digits the masker let through (a misheard number) are silenced in the recording: masked here too.
+    masked, digit_runs = mask_digit_runs(masked, settings.redaction_min_digit_run)
+    pii = [*pii, *digit_runs]
     try:  # spoken PII silenced before the transcript is stored: the stored recording is never less private
         redacted = redact_recording(
             settings,

@@ -110,6 +110,8 @@ class TestSpokenNumberRedacted:
         conv = client.get(f"/v1/conversations/{conv_id}", headers=auth["auditor"]).json()
         customer = "".join(u["text"] for u in conv["utterances"] if u["speaker"] == "customer")
         assert number_call.number not in _digits(customer)
+        # No run of 9+ digits is stored: a misheard number is masked like a recognised one.
+        assert not re.search(r"\d{9,}", "".join(u["text"] for u in conv["utterances"]).translate(DIGIT_TABLE))
         assert [(f["category"], conv["utterances"][f["utterance_index"]]["speaker"])
                 for f in conv["findings"] if f["kind"] == "pii"] == [("mobile", "customer")]  # fmt: skip
         (red,) = conv["redactions"]

@@ -15,13 +15,14 @@ from pipelines.redact import (
     Redaction,
     char_range_ms,
     fit_to_pauses,
+    mask_digit_runs,
     merge_redactions,
     plan_redactions,
     redact_file,
     silence,
     snap_to_pauses,
 )
-from pipelines.types import Utterance, WordTiming
+from pipelines.types import Conversation, Utterance, WordTiming
 
 RATE = 16_000
 
@@ -235,3 +236,31 @@ class TestMergeRedactions:
             Redaction(1200, 1800, "digits", "customer", 1, 4),
             Redaction(2600, 3000, "qq", "unknown", 0, 5),
         )
+
+
+class TestTranscriptDigitRuns:
+    """The stored call transcript masks the digit runs the recording silences (a misheard number stays PII)."""
+
+    def conv(self, *texts: str) -> Conversation:
+        return Conversation("phone", tuple(Utterance(i, "customer", t) for i, t in enumerate(texts)))
+
+    def test_misheard_number_is_masked_with_its_offsets(self) -> None:
+        masked, findings = mask_digit_runs(self.conv("好的", "我的号码是1191231912113对吧"))
+        assert masked.utterances[0].text == "好的"
+        assert masked.utterances[1].text == "我的号码是*************对吧"
+        assert [(f.kind, f.category, f.utterance_index, f.start, f.end) for f in findings] == [
+            ("pii", "digits", 1, 5, 18)
+        ]
+
+    def test_spoken_digits_and_separators(self) -> None:
+        masked, findings = mask_digit_runs(self.conv("幺三九 一二三四 五六七八"))
+        assert masked.utterances[0].text == "*** **** ****"
+        assert len(findings) == 1
+
+    def test_order_numbers_short_runs_and_switched_off(self) -> None:
+        texts = ("订单号是123456789012", "验证码12345678", "我的号码是1191231912113")
+        masked, findings = mask_digit_runs(self.conv(*texts[:2]))
+        assert [u.text for u in masked.utterances] == list(texts[:2])
+        assert findings == []
+        masked, findings = mask_digit_runs(self.conv(texts[2]), min_digit_run=0)
+        assert (masked.utterances[0].text, findings) == (texts[2], [])
