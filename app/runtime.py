@@ -17,6 +17,7 @@ from pipelines.audit import AuditPipeline, AuditStages, build_stages, with_rules
 from pipelines.dissatisfaction import DissatisfactionModel
 from pipelines.emotion import EmotionClassifier
 from pipelines.emotion_batching import CoalescingEmotionClassifier
+from pipelines.emotion_calibration import LengthTemperature
 from pipelines.keywords import KeywordExtractor
 from pipelines.rules import RuleSet, load_rules
 
@@ -84,6 +85,17 @@ def _dissatisfaction_model() -> DissatisfactionModel:
         raise ModelSetupError(str(exc)) from exc
 
 
+@cache
+def _emotion_calibration() -> LengthTemperature:
+    from models.emotion.loader import load_emotion_calibration
+    from models.emotion.setup import ModelAssetError
+
+    try:
+        return load_emotion_calibration()
+    except ModelAssetError as exc:
+        raise ModelSetupError(str(exc)) from exc
+
+
 class AuditRuntime:
     """Holds the current pipeline; a lexicon reload builds new stages and swaps them in one assignment."""
 
@@ -93,6 +105,7 @@ class AuditRuntime:
         self.emotion: EmotionClassifier | None = None
         self.abuse: AbuseScorer | None = None
         self.dissatisfaction: DissatisfactionModel | None = None
+        self.calibration: LengthTemperature | None = None
         model_args = (
             settings.model_dir / "e5-small",
             settings.torch_threads,
@@ -107,12 +120,12 @@ class AuditRuntime:
                 self.abuse = _abuse_classifier(*model_args)
             # Conversation-level dissatisfaction (issue 11): reads the same encoder pass; a small linear model.
             self.dissatisfaction = _dissatisfaction_model()
+            # What a stored emotion confidence means (issue 11): rescaled so that 0.8 is right ~80 % of the time.
+            self.calibration = _emotion_calibration()
         stages = build_stages(
             settings.lexicon_dir, keyword_extractor=_keyword_extractor(settings.lexicon_dir)
         )
-        self._pipeline = AuditPipeline(
-            stages, emotion=self.emotion, abuse=self.abuse, dissatisfaction=self.dissatisfaction
-        )
+        self._pipeline = self._new_pipeline(stages)
         # A stored rules version in force instead of lexicons/rules.yaml (app.rules); a lexicon reload keeps it.
         self._rules_override: RuleSet | None = None
         self.rules_version_id: uuid.UUID | None = None  # the stored version in force; None: the file
@@ -124,6 +137,15 @@ class AuditRuntime:
         # The models and jieba's dictionary live as long as the process: moved out of the collector's view,
         # a text with many findings no longer makes each collection rescan them (measured up to 2x its cost).
         gc.freeze()
+
+    def _new_pipeline(self, stages: AuditStages) -> AuditPipeline:
+        return AuditPipeline(
+            stages,
+            emotion=self.emotion,
+            abuse=self.abuse,
+            dissatisfaction=self.dissatisfaction,
+            calibration=self.calibration,
+        )
 
     @property
     def pipeline(self) -> AuditPipeline:
@@ -157,9 +179,7 @@ class AuditRuntime:
             stages = with_rules(self._pipeline.stages, in_force)
             self._rules_override = rules
             self.rules_version_id = version_id if rules is not None else None
-            self._pipeline = AuditPipeline(
-                stages, emotion=self.emotion, abuse=self.abuse, dissatisfaction=self.dissatisfaction
-            )
+            self._pipeline = self._new_pipeline(stages)
             log.info("rules %s in force: version %s", in_force.version, stages.version)
             return stages.version
 
@@ -174,6 +194,7 @@ class AuditRuntime:
             "emotion": self.emotion.version if self.emotion is not None else None,
             "abuse": self.abuse.version if self.abuse is not None else None,
             "dissatisfaction": self.dissatisfaction.version if self.dissatisfaction is not None else None,
+            "emotion_calibration": self.calibration.version if self.calibration is not None else None,
             # The model's name, never its path on disk.
             "whisper": self.settings.whisper_model_dir.name if self.settings.whisper_model_dir else None,
         }
@@ -186,8 +207,6 @@ class AuditRuntime:
             )
             if self._rules_override is not None:  # a stored rules version stays in force over the file
                 stages = with_rules(stages, self._rules_override)
-            self._pipeline = AuditPipeline(
-                stages, emotion=self.emotion, abuse=self.abuse, dissatisfaction=self.dissatisfaction
-            )
+            self._pipeline = self._new_pipeline(stages)
             log.info("lexicons reloaded: version %s", stages.version)
             return stages.version

@@ -12,6 +12,7 @@ import numpy as np
 from pipelines.abuse import AGENT_CARE_METRIC, AbuseScorer, abuse_findings, needs_agent_care
 from pipelines.dissatisfaction import DissatisfactionModel
 from pipelines.emotion import EmotionClassifier, FeatureEmotionClassifier, summarize_conversation
+from pipelines.emotion_calibration import LengthTemperature
 from pipelines.keywords import KeywordExtractor
 from pipelines.pii import PiiMasker, pii_findings
 from pipelines.rules import RuleSet, ServiceNormChecker, load_rules
@@ -86,6 +87,7 @@ class AuditPipeline:
         emotion: EmotionClassifier | None = None,
         abuse: AbuseScorer | None = None,
         dissatisfaction: DissatisfactionModel | None = None,
+        calibration: LengthTemperature | None = None,
     ) -> None:
         if (abuse is not None or dissatisfaction is not None) and not isinstance(
             emotion, FeatureEmotionClassifier
@@ -95,6 +97,7 @@ class AuditPipeline:
         self.emotion = emotion
         self.abuse = abuse
         self.dissatisfaction = dissatisfaction
+        self.calibration = calibration
 
     def run(self, conversation: Conversation) -> AuditResult:
         """Audit one conversation whose text is not yet masked."""
@@ -171,13 +174,17 @@ class AuditPipeline:
         start = 0
         for utts in conversations:
             preds = list(flat[start : start + len(utts)])
-            emotions.append(preds)
             abuse.append(list(flat_abuse[start : start + len(utts)]) if flat_abuse is not None else None)
             dissat.append(
                 self.dissatisfaction.score(utts, preds, pooled[start : start + len(utts)])
                 if self.dissatisfaction is not None and pooled is not None
                 else None
             )
+            # After the dissatisfaction model, which was trained on the model's own probabilities: every
+            # stage that reads a confidence from here on (rules, summary, storage) reads the calibrated one.
+            if self.calibration is not None:
+                preds = self.calibration.calibrate([u.text for u in utts], preds)
+            emotions.append(preds)
             start += len(utts)
         return emotions, abuse, dissat
 

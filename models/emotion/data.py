@@ -40,6 +40,16 @@ CPED_MAP = {
 CPED_TEST_SERIES = frozenset({"39", "45"})
 SMP_TRAIN_FILES = ("usual_eval_labeled", "virus_train", "virus_eval_labeled", "virus_test_labeled")
 LABEL_INDEX = {label: i for i, label in enumerate(EMOTION_LABELS)}
+# scmed_dialogue (spoken-style sentences): 关心 is dropped, it holds worried and caring sentences alike.
+SCMED_MAP = {
+    "平静": "neutral",
+    "疑问": "neutral",
+    "开心": "happy",
+    "生气": "angry",
+    "厌恶": "angry",
+    "伤心": "sad",
+    "惊讶": "surprised",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,27 @@ def load_cped(*, test: bool, data_dir: Path = SHARED_DATA) -> list[Example]:
             if r["Utterance"].strip():
                 out.append(Example(r["Utterance"].strip(), CPED_MAP[r["Emotion"]], f"cped:{r['TV_ID']}"))
     return out
+
+
+def load_scmed(data_dir: Path = SHARED_DATA) -> list[Example]:
+    """scmed_dialogue mapped to product labels (never trained on: a spoken-style evaluation set)."""
+    with (data_dir / "emotion" / "scmed_dialogue" / "scmed.csv").open(encoding="utf-8-sig", newline="") as f:
+        return [
+            Example(r["text"].strip(), SCMED_MAP[r["label"]], "scmed")
+            for r in csv.DictReader(f)
+            if r["label"] in SCMED_MAP and r["text"].strip()
+        ]
+
+
+def spoken_sets() -> dict[str, list[Example]]:
+    """The spoken-style sets the emotion model never trained on: CPED held-out series, scmed_dialogue."""
+    return {"cped_heldout": load_cped(test=True), "scmed": load_scmed()}
+
+
+def is_calibration_row(i: int, text: str) -> bool:
+    """Half of a spoken set's rows (sha256 of row number and text, stable) fit the calibration; the other
+    half only ever measures it."""
+    return int(hashlib.sha256(f"{i}:{text}".encode()).hexdigest()[:8], 16) % 2 == 0
 
 
 _QUESTION = re.compile(

@@ -15,6 +15,7 @@ from models.emotion.lora import merge_adapters
 from models.emotion.ngram import NGRAM_FILES, load_ngram
 from models.emotion.setup import SETUP_COMMAND, ModelAssetError, check_materialized
 from pipelines.emotion import PooledEncoder, TorchPooledEncoder, TransformerEmotionClassifier
+from pipelines.emotion_calibration import LengthTemperature, load_calibration
 from pipelines.types import EMOTION_LABELS
 
 
@@ -152,6 +153,18 @@ def load_emotion_classifier(
 
 def _marker_sha(model_root: Path) -> str:
     return str(json.loads((model_root / "materialized.json").read_text())["model_sha256"])
+
+
+def load_emotion_calibration(artifact_dir: Path = ARTIFACT_DIR) -> LengthTemperature:
+    """The committed confidence calibration (models/emotion/train_calibration.py); ModelAssetError when the file
+    is missing or unreadable."""
+    path = artifact_dir / "calibration.json"
+    try:
+        return load_calibration(path)
+    except FileNotFoundError as exc:
+        raise ModelAssetError(f"emotion calibration missing: {path} (restore it from git)") from exc
+    except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ModelAssetError(f"emotion calibration unreadable: {path}: {exc}") from exc
 
 
 def head_version(artifact_dir: Path = ARTIFACT_DIR, *, quantized: bool = False) -> str:

@@ -77,6 +77,7 @@ class TestHealth:
         assert body["database"] in {"sqlite", "postgresql"}
         assert len(body["lexicon_version"]) == 12
         assert body["models"]["emotion"].startswith("e5s-emotion-")
+        assert body["models"]["emotion_calibration"].startswith("cal-")
         assert body["models"]["whisper"] == "whisper-base"  # a name, never a path on disk
         assert "/" not in str(body)
 

@@ -1,0 +1,123 @@
+"""Fit the emotion confidence calibration (pipelines/emotion_calibration.py) and write its artefact.
+
+Fitted on the calibration halves (models.emotion.data.is_calibration_row) of the two spoken-style sets the
+model never trained on, CPED held-out series 39 + 45 and scmed_dialogue, each set weighted equally (CPED's
+short, noisy TV turns and scmed's longer scripted sentences disagree: one global temperature served neither).
+The other halves are never read here; evaluation/eval_calibration.py prints the tables on them.
+
+    .venv/bin/python -m models.emotion.train_calibration     # caches the model's output under var/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.emotion.data import is_calibration_row, spoken_sets
+from models.emotion.head import ARTIFACT_DIR
+from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
+from pipelines.emotion_calibration import LengthTemperature
+from pipelines.types import EMOTION_LABELS
+
+CACHE_DIR = REPO_ROOT / "var" / "emotion" / "calibration"
+CALIBRATION_FILE = "calibration.json"
+
+
+def served_log_proba(name: str, texts: list[str], *, model_dir: Path, threads: int) -> np.ndarray:
+    """The served model's uncalibrated log-probabilities (n, 6), cached in var/ per set and model version."""
+    from models.emotion.loader import head_version
+
+    target = CACHE_DIR / f"{name}-{head_version(ARTIFACT_DIR)}.npz"
+    if target.exists():
+        cached: np.ndarray = np.load(target)["log_p"]
+        return cached
+    from models.emotion.loader import load_emotion_classifier
+
+    clf = load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False)
+    t0 = time.perf_counter()
+    probs = clf.predict_proba(texts).numpy()
+    print(f"{name}: {len(texts)} texts encoded in {time.perf_counter() - t0:.0f} s")
+    log_p: np.ndarray = np.log(np.clip(probs, 1e-12, 1.0))
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(target, log_p=log_p)
+    return log_p
+
+
+def scaled(log_p: np.ndarray, lengths: np.ndarray, cal: LengthTemperature) -> np.ndarray:
+    """Vectorised LengthTemperature.apply: probabilities (n, 6)."""
+    n = np.clip(lengths, cal.min_chars, cal.max_chars)
+    t = np.exp(cal.a + cal.b * (np.log(n) - cal.center))[:, None]
+    z = log_p / t
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def fit(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, min_chars: int = 2, max_chars: int = 64
+) -> LengthTemperature:
+    """(a, b) minimising the negative log-likelihood of the gold labels, each part (log_p, gold, lengths)
+    weighted equally whatever its size."""
+    from scipy.optimize import minimize  # type: ignore[import-untyped]
+
+    def nll(w: np.ndarray) -> float:
+        cal = LengthTemperature(a=float(w[0]), b=float(w[1]), min_chars=min_chars, max_chars=max_chars)
+        total = 0.0
+        for log_p, gold, lengths in parts:
+            p = scaled(log_p, lengths, cal)[np.arange(len(gold)), gold]
+            total += float(-np.log(np.clip(p, 1e-12, 1.0)).mean()) / len(parts)
+        return total
+
+    res = minimize(nll, np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7})
+    return LengthTemperature(
+        a=round(float(res.x[0]), 4), b=round(float(res.x[1]), 4), min_chars=min_chars, max_chars=max_chars
+    )
+
+
+def calibration_parts(
+    *, model_dir: Path, threads: int, half: bool
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per spoken set, (log_p, gold, lengths) of its calibration half (half=True) or its test half."""
+    out = {}
+    for name, rows in spoken_sets().items():
+        texts = [e.text for e in rows]
+        log_p = served_log_proba(name, texts, model_dir=model_dir, threads=threads)
+        keep = np.array([is_calibration_row(i, t) == half for i, t in enumerate(texts)])
+        gold = np.array([EMOTION_LABELS.index(e.label) for e in rows])
+        lengths = np.array([len(t.strip()) for t in texts], dtype=np.float64)
+        out[name] = (log_p[keep], gold[keep], lengths[keep])
+    return out
+
+
+def main() -> None:
+    """CLI: fit on the calibration halves, write models/emotion/artifact/calibration.json."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model-dir", type=Path, default=DEFAULT_CACHE_DIR)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ARTIFACT_DIR / CALIBRATION_FILE)
+    args = ap.parse_args()
+    from models.emotion.loader import head_version
+
+    parts = calibration_parts(model_dir=args.model_dir, threads=args.threads, half=True)
+    cal = fit(list(parts.values()))
+    meta = {
+        "method": "length-dependent temperature scaling, T = exp(a + b * (ln clamp(chars) - center))",
+        "model_version": head_version(ARTIFACT_DIR),
+        "fitted_on": {name: int(len(g)) for name, (_, g, _) in parts.items()},
+        "data": "CPED valid series 39+45 and scmed_dialogue, calibration halves (models.emotion.data)",
+        "temperature": cal.to_json(),
+    }
+    args.out.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"a={cal.a} b={cal.b}: T(4 chars)={cal.temperature('x' * 4):.3f}, T(40)={cal.temperature('x' * 40):.3f}"
+    )
+    print(f"wrote {args.out} ({cal.version})")
+
+
+if __name__ == "__main__":
+    main()
