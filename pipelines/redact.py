@@ -82,7 +82,7 @@ def char_range_ms(utt: Utterance, start: int, end: int) -> tuple[int, int]:
     return (max(before) if before else utt_start), (min(after) if after else utt_end)
 
 
-def _pause_edges(
+def pause_edges(
     audio: Samples,
     rate: int,
     start_ms: int,
@@ -137,7 +137,7 @@ def fit_to_pauses(
     the neighbouring words is what this saves; the margin keeps weak onsets (四 s-, 七 q-) that sit under
     the pause threshold.
     """
-    pauses = _pause_edges(
+    pauses = pause_edges(
         audio, rate, start_ms - pad_ms - 1000, end_ms + pad_ms + 1000, min_pause_ms, level=(start_ms, end_ms)
     )
     holding = [p for p in pauses if p[0] <= start_ms < p[1]]
@@ -183,13 +183,13 @@ def snap_to_pauses(
     # overlong word's own end: the alignment is off by the whole pause there).
     if overlong(first):
         inner = hit[1].end_ms if len(hit) > 1 else first.end_ms
-        pauses = [p for p in _pause_edges(audio, rate, first.start_ms, inner, min_pause_ms)
+        pauses = [p for p in pause_edges(audio, rate, first.start_ms, inner, min_pause_ms)
                   if p[0] < first.end_ms - 50 and p[1] < inner - 50]  # fmt: skip
         if pauses:
             start_ms = max(start_ms, pauses[0][1])
     if overlong(last):
         outer = hit[-2].start_ms if len(hit) > 1 else last.start_ms
-        pauses = [p for p in _pause_edges(audio, rate, outer, last.end_ms, min_pause_ms)
+        pauses = [p for p in pause_edges(audio, rate, outer, last.end_ms, min_pause_ms)
                   if p[1] > last.start_ms + 50 and p[0] > max(start_ms, outer) + 50]  # fmt: skip
         if pauses:
             end_ms = min(end_ms, pauses[-1][0])
