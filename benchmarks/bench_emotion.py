@@ -19,9 +19,8 @@ from typing import Literal
 
 import torch
 
-from evaluation.eval_calibration import load_scmed
 from evaluation.eval_emotion import f1_table
-from models.emotion.data import load_cped, load_jddc_customer, load_smp
+from models.emotion.data import load_cped, load_jddc_customer, load_scmed, load_smp
 from models.emotion.head import ARTIFACT_DIR
 from models.emotion.loader import load_emotion_classifier
 from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
@@ -104,7 +103,7 @@ def main() -> None:
     evalsets = {
         "usual": [(e.text, e.label) for e in load_smp("usual_test_labeled")[:rows]],
         "cped": [(e.text, e.label) for e in load_cped(test=True)[:rows]],
-        "scmed": load_scmed()[:rows],
+        "scmed": [(e.text, e.label) for e in load_scmed()[:rows]],
     }
     print(
         f"{len(utts)} JDDC customer utterances, mean {mean_chars:.1f} chars; {args.threads} threads; speed = "
