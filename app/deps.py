@@ -29,13 +29,15 @@ def get_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_runtime(request: Request) -> AuditRuntime:
+# `async def` for what only reads app.state: FastAPI runs a plain `def` dependency in the thread pool, and
+# each such hop waits for the GIL behind the requests already working (issue 14: 8 concurrent clients).
+async def get_runtime(request: Request) -> AuditRuntime:
     """The process-wide audit runtime built in the lifespan."""
     runtime: AuditRuntime = request.app.state.runtime
     return runtime
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """Settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings

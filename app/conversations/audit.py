@@ -108,7 +108,7 @@ def analyse(
         return
     # Overturned findings stay overturned (and stop counting) when the re-analysis finds them again.
     carried = carry.remember(session, conv=conv)
-    _store_result(session, conv=conv, result=result, keep_pii=pii_findings is None)
+    _store_results(session, [(conv, result, pii_findings is None)])
     if carry.restore(session, conv=conv, carried=carried):
         rescore(conv, scorer=pipeline.stages.scorer)
         session.flush()
@@ -142,7 +142,7 @@ def _record(
         return
     try:
         with session.begin_nested():
-            _store_result(session, conv=conv, result=outcome, keep_pii=keep_pii)
+            _store_results(session, [(conv, outcome, keep_pii)])
             # In the same transaction as the result (an outbox): an alert exists exactly when its result was
             # stored, and its unique key makes a redelivered job raise it once (app.alerts.raising).
             record_alerts(session, conv=conv)
@@ -153,6 +153,43 @@ def _record(
         log.exception("could not store the audit result of conversation %s", conv.id)
         cause = exc.orig if isinstance(exc, DBAPIError) else exc
         _mark_failed(session, conv=conv, reason=f"could not store the audit result: {type(cause).__name__}")
+
+
+def _record_all(
+    session: Session, *, items: list[AuditItem], outcomes: list[pt.AuditResult | Exception]
+) -> None:
+    """Store a batch's results with one INSERT per table; if that fails, each on its own (`_record`).
+
+    Per conversation, a savepoint and two INSERTs cost more than its audit (issue 14: /batch). The joint
+    attempt is all or nothing, so the fallback still stores every good result and marks only the bad ones.
+    """
+    done = [
+        (conv, outcome, pii is None)
+        for (conv, _, pii), outcome in zip(items, outcomes, strict=True)
+        if not isinstance(outcome, Exception)
+    ]
+    if len(done) > 1:
+        added: list[Finding | Keyword] = []
+        try:
+            with session.begin_nested():
+                _store_results(session, done, added=added)
+                for conv, _, _ in done:
+                    record_alerts(session, conv=conv)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.warning("storing %d audit results together failed; storing them one by one", len(done))
+            # Rows the savepoint took back must not stay in the session as if stored.
+            for obj in added:
+                if obj in session:
+                    session.expunge(obj)
+        else:
+            for (conv, _, _), outcome in zip(items, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    _mark_failed(session, conv=conv, reason=f"{type(outcome).__name__}: {outcome}")
+            return
+    for (conv, _, pii), outcome in zip(items, outcomes, strict=True):
+        _record(session, conv=conv, outcome=outcome, keep_pii=pii is None)
 
 
 def _mark_failed(session: Session, *, conv: Conversation, reason: str) -> None:
@@ -176,8 +213,7 @@ def audit_and_record(
     outcomes = _audit(runtime, items)
     try:
         with write_transaction(session):
-            for (conv, _, pii), outcome in zip(items, outcomes, strict=True):
-                _record(session, conv=conv, outcome=outcome, keep_pii=pii is None)
+            _record_all(session, items=items, outcomes=outcomes)
     except Exception as exc:
         log.exception("could not record the audit of %d conversations", len(items))
         reason = f"could not store the audit result: {type(exc).__name__}"
@@ -196,7 +232,48 @@ def stored_text(conv: Conversation) -> pt.Conversation:
     )
 
 
-def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResult, keep_pii: bool) -> None:
+def _store_results(
+    session: Session,
+    results: list[tuple[Conversation, pt.AuditResult, bool]],
+    *,
+    added: list[Finding | Keyword] | None = None,
+) -> None:
+    """Store audit results (conversation, result, keep stored PII findings): one flush of the conversation
+    rows, then one INSERT of all their findings and one of all their keywords (collected in `added` first,
+    for a caller that must take them back out of the session when the INSERT fails)."""
+    children = [
+        (conv, *_apply_result(session, conv=conv, result=result, keep_pii=keep))
+        for conv, result, keep in results
+    ]
+    # The conversation rows are written (and so locked) before their children, in the order the unit of work
+    # uses everywhere else: a re-post auditing the same row (audit_if_received) then waits, never deadlocks.
+    session.flush()
+    # One multi-row INSERT per table instead of the unit of work's bookkeeping per object (issue 14).
+    new_findings = [
+        repository.new_rows(Finding, conversation_id=conv.id, rows=f) for conv, _, f, _ in children
+    ]
+    new_keywords = [
+        repository.new_rows(Keyword, conversation_id=conv.id, rows=k) for conv, _, _, k in children
+    ]
+    all_findings = [row for rows in new_findings for row in rows]
+    all_keywords = [row for rows in new_keywords for row in rows]
+    if added is not None:
+        added.extend([*all_findings, *all_keywords])
+    repository.insert_loaded(session, all_findings)
+    repository.insert_loaded(session, all_keywords)
+    for (conv, kept, _, _), findings, keywords in zip(children, new_findings, new_keywords, strict=True):
+        set_committed_value(conv, "findings", kept + findings)
+        set_committed_value(conv, "keywords", keywords)
+
+
+_Rows = list[dict[str, Any]]
+
+
+def _apply_result(
+    session: Session, *, conv: Conversation, result: pt.AuditResult, keep_pii: bool
+) -> tuple[list[Finding], _Rows, _Rows]:
+    """Set a result on the conversation and its utterances (not flushed); (findings kept, new finding rows,
+    new keyword rows)."""
     # On re-analysis the PII findings cannot be recomputed from masked text, so they are kept.
     kept = [f for f in conv.findings if keep_pii and f.kind == "pii"]
     if len(kept) != len(conv.findings) or conv.keywords:  # a re-analysis: the old rows go first
@@ -252,16 +329,7 @@ def _store_result(session: Session, *, conv: Conversation, result: pt.AuditResul
     conv.status = ConversationStatus.ANALYSED
     conv.analysis_error = None
     conv.analysed_at = utcnow()
-    # The conversation row is written (and so locked) before its children, in the order the unit of work
-    # uses everywhere else: a re-post auditing the same row (audit_if_received) then waits, never deadlocks.
-    session.flush()
-    # One multi-row INSERT per table instead of the unit of work's bookkeeping per object (issue 14).
-    new_findings = repository.new_rows(Finding, conversation_id=conv.id, rows=findings)
-    new_keywords = repository.new_rows(Keyword, conversation_id=conv.id, rows=keywords)
-    repository.insert_loaded(session, new_findings)
-    repository.insert_loaded(session, new_keywords)
-    set_committed_value(conv, "findings", kept + new_findings)
-    set_committed_value(conv, "keywords", new_keywords)
+    return kept, findings, keywords
 
 
 def _emotion_dict(ce: pt.ConversationEmotion | None) -> dict[str, Any] | None:

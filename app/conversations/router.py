@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.access_log import service as access_log
 from app.access_log.enums import AccessKind
@@ -29,6 +29,17 @@ from pipelines.types import Severity
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
 
 
+async def _post_coalescer(request: Request) -> service.PostCoalescer:
+    # Made on first use; an `async` dependency runs in the event loop, one at a time.
+    state = request.app.state
+    coalescer: service.PostCoalescer | None = getattr(state, "post_coalescer", None)
+    if coalescer is None:
+        coalescer = state.post_coalescer = service.PostCoalescer(
+            max_group=state.settings.max_concurrent_writes
+        )
+    return coalescer
+
+
 @router.post(
     "",
     response_model=ConversationRead,
@@ -39,10 +50,17 @@ router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
     },
 )
 def create_conversation(
-    payload: ConversationCreate, session: DbSession, runtime: Runtime, key: Caller, response: Response
+    payload: ConversationCreate,
+    session: DbSession,
+    runtime: Runtime,
+    key: Caller,
+    response: Response,
+    coalescer: Annotated[service.PostCoalescer, Depends(_post_coalescer)],
 ) -> ConversationRead:
     """Store a transcript (personal data masked), audit it, and return the findings. Re-posting is idempotent."""
-    conv, created = service.create_conversation(session, runtime=runtime, payload=payload)
+    conv, created = service.create_conversation(
+        session, runtime=runtime, payload=payload, coalescer=coalescer
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return presenters.to_read(conv, role=key.role)

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.conversations import repository
 from app.conversations.audit import AuditItem, analyse, audit_and_record, audit_if_received, stored_text
+from app.conversations.coalesce import Coalescer
 from app.conversations.enums import ConversationStatus
 from app.conversations.repository import ConversationFilters
 from app.conversations.schemas import (
@@ -52,14 +54,27 @@ def _existing_or_conflict(conv: Conversation, digest: str) -> Conversation:
 
 
 def create_conversation(
-    session: Session, *, runtime: AuditRuntime, payload: ConversationCreate
+    session: Session,
+    *,
+    runtime: AuditRuntime,
+    payload: ConversationCreate,
+    coalescer: PostCoalescer | None = None,
 ) -> tuple[Conversation, bool]:
     """Store a transcript (masked) and audit it; returns (conversation, created).
 
     Stored in one short write transaction and audited outside any, the result recorded in a second one
-    (`audit_and_record`): the write lock is never held while the model runs.
+    (`audit_and_record`): the write lock is never held while the model runs. With a `coalescer`, a new
+    transcript posted while others are being stored is stored and audited together with the others posted
+    meanwhile (`store_group`); anything else takes this path one by one.
     """
     prepared = _prepare(runtime, payload)
+    if coalescer is not None:
+        bind = session.get_bind()
+        outcome = coalescer.run((payload, prepared), lambda items: store_group(bind, runtime, items))
+        if isinstance(outcome, Exception):
+            raise outcome  # stored, but its audit could not be recorded: as the one-by-one path answers
+        if outcome is not None:
+            return outcome, True
     with write_transaction(session):
         conv, created = _store(session, payload=payload, prepared=prepared)
     if created:
@@ -67,6 +82,42 @@ def create_conversation(
     elif conv.status == ConversationStatus.RECEIVED:
         conv = _audit_left_received(session, runtime=runtime, conv=conv)
     return conv, created
+
+
+_Posted = tuple[ConversationCreate, "_Prepared"]
+# A posted transcript's outcome in a group: stored and audited, stored but not recorded (the error), or
+# None when the group left it to its request (not new, or the group's storing failed).
+PostCoalescer = Coalescer[_Posted, "Conversation | Exception"]
+
+
+def store_group(
+    bind: Engine | Connection, runtime: AuditRuntime, items: list[_Posted]
+) -> list[Conversation | Exception | None]:
+    """Store the new transcripts among `items` in one write transaction, audit them together and record the
+    results in a second one (the /batch path); one outcome per item (see `PostCoalescer`).
+
+    An error before the first commit propagates: nothing is stored and every item is left to its request.
+    """
+    outcomes: list[Conversation | Exception | None] = [None] * len(items)
+    # A session of its own: the group is every request's work, not the leading request's.
+    with Session(bind, expire_on_commit=False) as session:
+        with write_transaction(session):
+            together, _ = _store_new_together(session, [(i, p, prep) for i, (p, prep) in enumerate(items)])
+        if not together:
+            return outcomes
+        try:
+            audit_and_record(
+                session,
+                runtime=runtime,
+                items=[(conv, items[i][1].masked, items[i][1].pii) for i, conv in together],
+            )
+        except Exception as exc:  # the rows stay `received` for the recovery or a re-post, as one by one
+            for i, _ in together:
+                outcomes[i] = exc
+            return outcomes
+        for i, conv in together:
+            outcomes[i] = conv
+    return outcomes
 
 
 def _audit_left_received(session: Session, *, runtime: AuditRuntime, conv: Conversation) -> Conversation:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.db import Alert, Conversation, Finding, Keyword, Utterance
@@ -156,3 +158,110 @@ class TestBatchStoresWhatSinglePostsStore:
             assert session.scalars(
                 select(Conversation.status).where(Conversation.external_id == "new")
             ).one() == ("analysed")
+
+
+# A result the database refuses for one conversation only (as a constraint would), whatever the backend.
+_REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_result BEFORE UPDATE OF status ON conversations "
+        "WHEN NEW.external_id = 'bad' AND NEW.status = 'analysed' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_result() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ "
+        "LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_result BEFORE UPDATE OF status ON conversations FOR EACH ROW "
+        "WHEN (NEW.external_id = 'bad' AND NEW.status = 'analysed') EXECUTE FUNCTION refuse_result()",
+    ],
+}
+_REFUSAL_ERROR = {"sqlite": "IntegrityError", "postgresql": "RaiseException"}  # the driver's exception
+_ALLOW = {
+    "sqlite": ["DROP TRIGGER refuse_result"],
+    "postgresql": ["DROP TRIGGER refuse_result ON conversations", "DROP FUNCTION refuse_result()"],
+}
+
+
+class TestOneRefusedResultSpoilsNoOther:
+    """The batch's results are stored together; when that fails, each is stored on its own."""
+
+    def test_refused_result_marked_failed_others_stored_once(
+        self, client: TestClient, auth: dict[str, dict[str, str]]
+    ) -> None:
+        factory = client.app.state.session_factory  # type: ignore[attr-defined]
+        dialect = client.app.state.engine.dialect.name  # type: ignore[attr-defined]
+        with session_scope(factory) as session:
+            for statement in _REFUSE[dialect]:
+                session.execute(text(statement))
+        try:
+            items = [transcript("good-rude", RUDE_CALL), *_payloads("x")[1:3]]
+            items.insert(1, jddc_transcript(4, external_id="bad"))
+            resp = client.post(
+                "/v1/conversations/batch", json={"conversations": items}, headers=auth["ingest"]
+            )
+        finally:
+            with session_scope(factory) as session:
+                for statement in _ALLOW[dialect]:
+                    session.execute(text(statement))
+        assert resp.status_code == 200
+        assert [r["status"] for r in resp.json()["results"]] == ["created"] * 4
+        for payload in (transcript("ref-rude", RUDE_CALL), *_payloads("ref")[1:3]):
+            assert client.post("/v1/conversations", json=payload, headers=auth["ingest"]).status_code == 201
+
+        with session_scope(factory, read_only=True) as session:
+            bad = session.scalars(select(Conversation).where(Conversation.external_id == "bad")).one()
+            assert (bad.status, bad.analysis_error) == (
+                "failed",
+                f"could not store the audit result: {_REFUSAL_ERROR[dialect]}",
+            )
+            assert session.scalars(select(Finding.id).where(Finding.conversation_id == bad.id)).all() == []
+            assert session.scalars(select(Keyword.id).where(Keyword.conversation_id == bad.id)).all() == []
+            # The others are stored exactly as single posts store them: no row twice, none missing.
+            for good, ref in (("good-rude", "ref-rude"), ("x-jd0", "ref-jd0"), ("x-jd1", "ref-jd1")):
+                assert _stored(session, good, near=True) == _stored(session, ref)
+
+
+class TestConcurrentPostsStoreWhatSequentialPostsStore:
+    """Single posts arriving together are stored as a group (app.conversations.coalesce), or one by one."""
+
+    def test_same_rows_and_answers_as_sequential_posts(
+        self, client: TestClient, auth: dict[str, dict[str, str]]
+    ) -> None:
+        old = client.post(
+            "/v1/conversations", json=jddc_transcript(5, external_id="old"), headers=auth["ingest"]
+        )
+        assert old.status_code == 201
+        fresh = _payloads("wave")  # 7 new transcripts
+        wave = [
+            *fresh,
+            fresh[1],  # posted twice at once: stored once
+            jddc_transcript(5, external_id="old"),  # stored before: returned as it is
+            jddc_transcript(4, external_id="old"),  # different content under a stored id: refused
+        ]
+        start = threading.Barrier(len(wave))
+
+        def post(payload: dict[str, Any]) -> tuple[int, Any]:
+            start.wait()
+            resp = client.post("/v1/conversations", json=payload, headers=auth["ingest"])
+            return resp.status_code, resp.json()
+
+        with ThreadPoolExecutor(len(wave)) as pool:
+            answers = list(pool.map(post, wave))
+        for payload in _payloads("seq"):
+            assert client.post("/v1/conversations", json=payload, headers=auth["ingest"]).status_code == 201
+
+        statuses = [status for status, _ in answers]
+        assert [s for i, s in enumerate(statuses[:7]) if i != 1] == [201] * 6
+        assert sorted([statuses[1], statuses[7]]) == [200, 201]  # the twice-posted one: created once
+        assert answers[1][1]["id"] == answers[7][1]["id"]
+        assert statuses[8:] == [200, 409]
+        assert answers[8][1]["id"] == old.json()["id"]
+        factory = client.app.state.session_factory  # type: ignore[attr-defined]
+        with session_scope(factory, read_only=True) as session:
+            assert session.scalar(select(func.count()).select_from(Conversation)) == 1 + 7 + 7
+            for (status, body), seq in zip(answers[:7], _payloads("seq"), strict=True):
+                stored = _stored(session, body["external_id"], near=True)
+                assert stored == _stored(session, seq["external_id"])
+                assert stored["conversation"]["status"] == "analysed"
+                if status == 201:
+                    # The answer shows what is stored: findings and keywords, in order.
+                    assert [f["term"] for f in body["findings"]] == [f["term"] for f in stored["findings"]]
+                    assert [k["term"] for k in body["keywords"]] == [k["term"] for k in stored["keywords"]]
