@@ -36,9 +36,9 @@ class Settings(BaseSettings):
     # The emotion encoder runs as an ONNX Runtime graph (fused attention; models/emotion/onnx_encoder.py):
     # same features as torch eager, about twice as fast here. "torch" runs it in torch eager instead.
     emotion_backend: Literal["onnx", "torch"] = "onnx"
-    # int8 weights in that graph (feed-forward output projections kept fp32): faster, 96.5 % of labels unchanged
-    # (benchmarks/bench_emotion.py, model card); off by default, as the abuse and dissatisfaction heads were
-    # trained on fp32 features.
+    # int8 weights in that graph (feed-forward output projections kept fp32): 96.5 % of labels unchanged, the
+    # abuse and dissatisfaction heads as good on its features, 1.57x faster on cores with VNNI and no faster
+    # without (benchmarks/bench_emotion.py, model card). Off by default: labels would differ between machines.
     emotion_int8: bool = False
 
     # The centre's time zone: naive dates and times in requests (`until=2026-12-01`) are read in it.

@@ -23,6 +23,7 @@ import numpy as np
 from models.dissatisfaction.data import is_heldout, load_jddc, load_stc3
 from models.dissatisfaction.loader import ARTIFACT_DIR, load_dissatisfaction_model
 from models.dissatisfaction.train import load_cached
+from models.dissatisfaction.train_features import FEATURE_DIR
 from models.emotion.head import ARTIFACT_DIR as EMOTION_ARTIFACT_DIR
 from models.emotion.loader import head_version
 from models.emotion.setup import REPO_ROOT
@@ -58,18 +59,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--artifact", type=Path, default=ARTIFACT_DIR)
     ap.add_argument("--rules", type=Path, default=REPO_ROOT / "lexicons" / "rules.yaml")
+    ap.add_argument(
+        "--int8", action="store_true", help="read the int8 encoder's cache (train_features --int8)"
+    )
     args = ap.parse_args()
     model = load_dissatisfaction_model(args.artifact)
     threshold = load_rules(args.rules).flag_dissatisfaction_min
-    z = np.load(REPO_ROOT / "var" / "dissatisfaction" / "features" / "stc3.npz")
-    if str(z["version"]) != head_version(EMOTION_ARTIFACT_DIR):
+    feature_dir = FEATURE_DIR / "int8" if args.int8 else FEATURE_DIR
+    z = np.load(feature_dir / "stc3.npz")
+    # The int8 graph's version is the model's with a suffix (-ort-int8).
+    if not str(z["version"]).startswith(head_version(EMOTION_ARTIFACT_DIR)):
         print(
             f"WARNING: cached emotion output is from {z['version']}, the served model is "
             f"{head_version(EMOTION_ARTIFACT_DIR)}: re-run train_features --force"
         )
 
     dialogues = load_stc3()
-    cached = load_cached("stc3", dialogues)
+    cached = load_cached("stc3", dialogues, feature_dir)
     held = [i for i, d in enumerate(dialogues) if is_heldout(d.id)]
     y = np.array([dialogues[i].label for i in held])
     speakers = [[s for s, _ in dialogues[i].utterances] for i in held]
@@ -97,7 +103,7 @@ def main() -> None:
         f"{flagged.mean():.1%} of held-out dialogues flagged"
     )
     jddc = load_jddc()
-    jcached = load_cached("jddc", jddc)
+    jcached = load_cached("jddc", jddc, feature_dir)
     p = model.probability_many(
         [[s for s, _ in d.utterances] for d in jddc],
         [[t for _, t in d.utterances] for d in jddc],

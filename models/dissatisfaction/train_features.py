@@ -19,11 +19,13 @@ FEATURE_DIR = REPO_ROOT / "var" / "dissatisfaction" / "features"
 SETS = {"stc3": load_stc3, "jddc": load_jddc}
 
 
-def extract(names: list[str], *, model_dir: Path, out_dir: Path, threads: int, force: bool) -> None:
+def extract(
+    names: list[str], *, model_dir: Path, out_dir: Path, threads: int, force: bool, int8: bool = False
+) -> None:
     """Write <out_dir>/<name>.npz: probs (N, 6) float32, features (N, D) float16, row = utterance in order."""
     from models.emotion.loader import load_emotion_classifier
 
-    clf = load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False)
+    clf = load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False, quantize=int8)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         target = out_dir / f"{name}.npz"
@@ -60,13 +62,17 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=FEATURE_DIR)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument(
+        "--int8", action="store_true", help="the encoder's int8 graph (written to <out-dir>/int8)"
+    )
     args = ap.parse_args()
     extract(
         args.names or list(SETS),
         model_dir=args.model_dir,
-        out_dir=args.out_dir,
+        out_dir=args.out_dir / "int8" if args.int8 else args.out_dir,
         threads=args.threads,
         force=args.force,
+        int8=args.int8,
     )
 
 
