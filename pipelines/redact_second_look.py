@@ -114,21 +114,9 @@ def suspicious_regions(
     layout: Layout,
     channels: Sequence[Samples],
     options: SecondLookOptions,
-) -> list[tuple[int, int, int]]:
-    """(channel, start_ms, end_ms) to decode again: uncovered loud speech and unredacted digit runs."""
-    return _regions(transcriber, utterances, planned, layout=layout, channels=channels, options=options)[0]
-
-
-def _regions(
-    transcriber: Transcriber,
-    utterances: Sequence[Utterance],
-    planned: Sequence[Redaction],
-    *,
-    layout: Layout,
-    channels: Sequence[Samples],
-    options: SecondLookOptions,
 ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
-    """The regions to decode again (merged, with context), and the stretches of loud speech without words."""
+    """(channel, start_ms, end_ms) to decode again, uncovered loud speech and unredacted digit runs (merged, with
+    context), and the stretches of loud speech without words they came from (not merged)."""
     speakers = channel_speakers(layout)
     regions: list[tuple[int, int, int]] = []
     uncovered: list[tuple[int, int, int]] = []
@@ -251,7 +239,7 @@ def second_look(
 ) -> SecondLook:
     """Decode the suspicious regions again and plan redactions on that text; `planned` merged in."""
     options = options or SecondLookOptions()
-    regions, uncovered = _regions(
+    regions, uncovered = suspicious_regions(
         transcriber, utterances, planned, layout=layout, channels=channels, options=options
     )
     speakers = channel_speakers(layout)
