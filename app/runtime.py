@@ -106,14 +106,16 @@ class AuditRuntime:
         self.abuse: AbuseScorer | None = None
         self.dissatisfaction: DissatisfactionModel | None = None
         self.calibration: LengthTemperature | None = None
-        model_args = (
-            settings.model_dir / "e5-small",
-            settings.torch_threads,
-            settings.emotion_batch_size,
-            settings.emotion_backend,
-            settings.emotion_int8,
-        )
         if settings.emotion_enabled:
+            from models.emotion.onnx_encoder import use_int8
+
+            model_args = (
+                settings.model_dir / "e5-small",
+                settings.torch_threads,
+                settings.emotion_batch_size,
+                settings.emotion_backend,
+                use_int8(settings.emotion_int8, settings.emotion_backend),
+            )
             self.emotion = _emotion_classifier(*model_args)
             if settings.abuse_enabled:
                 # Loaded next to emotion: its head reads the emotion encoder's pooled features.

@@ -37,9 +37,10 @@ class Settings(BaseSettings):
     # same features as torch eager, about twice as fast here. "torch" runs it in torch eager instead.
     emotion_backend: Literal["onnx", "torch"] = "onnx"
     # int8 weights in that graph (feed-forward output projections kept fp32): 96.5 % of labels unchanged, the
-    # abuse and dissatisfaction heads as good on its features, 1.57x faster on cores with VNNI and no faster
-    # without (benchmarks/bench_emotion.py, model card). Off by default: labels would differ between machines.
-    emotion_int8: bool = False
+    # abuse and dissatisfaction heads as good on its features, 1.57x faster on cores with an int8 dot product
+    # (VNNI) and no faster without (benchmarks/bench_emotion.py, model card). "auto": int8 where it is faster;
+    # the version every prediction records says which ran (-ort-int8).
+    emotion_int8: bool | Literal["auto"] = "auto"
 
     # The centre's time zone: naive dates and times in requests (`until=2026-12-01`) are read in it.
     timezone: str = "Asia/Shanghai"

