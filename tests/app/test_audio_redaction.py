@@ -78,13 +78,17 @@ def number_call(
 
 
 def _upload(
-    client: TestClient, auth: dict[str, dict[str, str]], call: SpokenNumberCall, external_id: str
+    client: TestClient,
+    auth: dict[str, dict[str, str]],
+    call: SpokenNumberCall,
+    external_id: str,
+    layout: str = "stereo_agent_left",
 ) -> Any:
     data = {"external_id": external_id, "agent_id": "a9", "started_at": "2026-11-21T14:00:00+08:00",
-            "channel_layout": "stereo_agent_left"}  # fmt: skip
+            "channel_layout": layout}  # fmt: skip
     with call.path.open("rb") as fh:
         resp = client.post(
-            "/v1/conversations/audio", data=data, files={"file": ("number.wav", fh, "audio/wav")},
+            "/v1/conversations/audio", data=data, files={"file": (call.path.name, fh, "audio/wav")},
             headers=auth["ingest"],
         )  # fmt: skip
     assert resp.status_code == 202, resp.text
@@ -197,16 +201,7 @@ class TestSecondLook:
         tmp_path: Path,
     ) -> None:
         call = dropped_number_call
-        data = {"external_id": "redact-2nd", "agent_id": "a9", "started_at": "2026-11-21T14:00:00+08:00",
-                "channel_layout": "mono"}  # fmt: skip
-        with call.path.open("rb") as fh:
-            resp = client.post(
-                "/v1/conversations/audio", data=data, files={"file": ("id.wav", fh, "audio/wav")},
-                headers=auth["ingest"],
-            )  # fmt: skip
-        assert resp.status_code == 202, resp.text
-        assert client.app.state.job_runner.run_pending() == ["done"]  # type: ignore[attr-defined]
-        conv_id = resp.json()["conversation_id"]
+        conv_id = _upload(client, auth, call, "redact-2nd", layout="mono")["conversation_id"]
         conv = client.get(f"/v1/conversations/{conv_id}", headers=auth["auditor"]).json()
         text = "".join(u["text"] for u in conv["utterances"])
         # The transcript never had the number (so no PII finding), the recording still said it.
