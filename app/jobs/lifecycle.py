@@ -64,6 +64,11 @@ def claim_job(
     if job is None or job.status in TERMINAL:
         return Claim("skip")
     if job.status in RUNNING:
+        if job.worker_id == worker_id and job.status == JobStatus.AUDITING and not running_here:
+            # We stored its transcript and queued its audit: a duplicate delivery (a sweep's resend, Redis's
+            # redelivery) sends that audit again, fenced by the same attempt; a new attempt would throw away
+            # the queued audit and count a failure that never happened.
+            return Claim("audit", attempt=job.attempts)
         if job.worker_id == worker_id:  # ours: a duplicate, or a task of ours that crashed out of it
             state = workers.Holder.ALIVE if running_here else workers.Holder.GONE
         else:
