@@ -3,54 +3,41 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import av
 import numpy as np
 import numpy.typing as npt
 import opencc
 
 from pipelines.asr_phantoms import PHANTOM_ANYWHERE, PHANTOM_WHOLE
-from pipelines.types import Speaker, Utterance, WordTiming
+
+# Re-exported: callers import the file checks from the ASR stage, where they began.
+from pipelines.audio_file import (
+    LAYOUTS,
+    AsrError,
+    AudioDecodeError,
+    AudioInfo,
+    Layout,
+    LayoutError,
+    channel_speakers,
+    check_layout,
+    probe_audio,
+)
+from pipelines.types import Utterance, WordTiming
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-Layout = Literal["stereo_agent_left", "stereo_agent_right", "mono"]
-LAYOUTS: tuple[Layout, ...] = ("stereo_agent_left", "stereo_agent_right", "mono")
 SAMPLE_RATE = 16_000
 MAX_CLIP_S = 30.0  # Whisper's window
 Audio = npt.NDArray[np.float32]
 
 _PUNCT = r"\s,.!?;:'\"，。！？；：、…“”‘’（）()《》\-—~～"
 SIMPLIFIED_PROMPT = "以下是普通话的句子，使用简体中文和标点符号。"
-
-
-class AsrError(Exception):
-    """Base class of the ASR stage's errors."""
-
-
-class AudioDecodeError(AsrError):
-    """The file is not decodable audio: not audio, corrupt, empty, or without an audio stream."""
-
-
-class LayoutError(AsrError, ValueError):
-    """The requested channel layout does not fit the audio (a stereo layout for mono audio)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AudioInfo:
-    """What probe_audio found: decoded duration, channel count, native sample rate, codec and container."""
-
-    duration_s: float
-    channels: int
-    sample_rate: int
-    codec: str
-    format: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,63 +113,6 @@ class TranscribeOptions:
         if not self.batched:
             kwargs["without_timestamps"] = self.without_timestamps
         return kwargs
-
-
-def probe_audio(path: Path) -> AudioInfo:
-    """Decode the file once with PyAV and describe it; raise AudioDecodeError with the reason if unusable."""
-    if not path.is_file():
-        raise AudioDecodeError(f"{path.name}: file does not exist")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(f"{path.name}: file is empty (0 bytes)")
-    try:
-        container = av.open(str(path), mode="r", metadata_errors="ignore")
-    except av.FFmpegError as exc:
-        raise AudioDecodeError(f"{path.name}: not a recognised audio file ({exc.strerror})") from exc
-    with container:
-        if not container.streams.audio:
-            raise AudioDecodeError(f"{path.name}: no audio stream in {container.format.name} container")
-        stream = container.streams.audio[0]
-        # canonical_name is the format ("mp3"), not the decoder chosen for it ("mp3float").
-        codec = stream.codec_context.codec.canonical_name
-        channels = stream.codec_context.channels
-        rate = stream.codec_context.sample_rate
-        # Count decoded samples rather than trusting header durations, which lie for truncated files.
-        samples = 0
-        errors = 0
-        try:
-            for frame in container.decode(stream):
-                samples += frame.samples
-                rate = frame.sample_rate or rate
-        except av.FFmpegError as exc:
-            errors += 1
-            if samples == 0:
-                raise AudioDecodeError(f"{path.name}: corrupt {codec} audio ({exc.strerror})") from exc
-        fmt = container.format.name
-    if samples == 0 or not rate:
-        raise AudioDecodeError(f"{path.name}: audio stream has no samples (zero-length audio)")
-    if channels < 1:
-        raise AudioDecodeError(f"{path.name}: audio stream reports {channels} channels")
-    return AudioInfo(duration_s=samples / rate, channels=channels, sample_rate=rate, codec=codec, format=fmt)
-
-
-def check_layout(info: AudioInfo, layout: str) -> Layout:
-    """Validate a layout name against the probed audio; raise LayoutError (a ValueError) if they disagree."""
-    if layout not in LAYOUTS:
-        raise LayoutError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    if layout != "mono" and info.channels != 2:
-        raise LayoutError(
-            f"layout {layout} needs 2-channel audio (agent on one channel, customer on the other), "
-            f"but the file has {info.channels} channel(s); use layout=mono"
-        )
-    return layout
-
-
-def channel_speakers(layout: Layout) -> tuple[Speaker, ...]:
-    if layout == "stereo_agent_left":
-        return ("agent", "customer")
-    if layout == "stereo_agent_right":
-        return ("customer", "agent")
-    return ("unknown",)
 
 
 def _phrase_pattern(phrases: Iterable[str]) -> str:
@@ -283,10 +213,19 @@ class Transcriber:
         self, audio: Audio, *, progress: Callable[[float], None] | None = None
     ) -> list[Segment]:
         """Transcribe one 16 kHz mono channel region by region; filtered, t2s-converted segments (seconds)."""
-        duration_s = len(audio) / SAMPLE_RATE
-        if duration_s == 0:
+        if len(audio) == 0:
             return []
-        clips = self.speech_clips(audio)
+        return self.decode_clips(audio, self.speech_clips(audio), progress=progress)
+
+    def decode_clips(
+        self,
+        audio: Audio,
+        clips: Sequence[tuple[float, float]],
+        *,
+        progress: Callable[[float], None] | None = None,
+    ) -> list[Segment]:
+        """Decode these clips (seconds) of one channel, each on its own; filtered, t2s-converted segments."""
+        duration_s = len(audio) / SAMPLE_RATE
         kwargs = self.options.decode_kwargs()
         kept: list[Segment] = []
         if clips:
@@ -315,8 +254,12 @@ class Transcriber:
 
     def speech_clips(self, audio: Audio) -> list[tuple[float, float]]:
         """Speech regions (seconds) to decode: Silero VAD regions merged across short pauses, each <= 30 s."""
+        return self.merge_clips(self.speech_regions(audio))
+
+    def merge_clips(self, regions: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+        """Regions (seconds, in order) joined across pauses under `merge_gap_s` while a clip stays <= 30 s."""
         clips: list[tuple[float, float]] = []
-        for start, end in self.speech_regions(audio):
+        for start, end in regions:
             if clips and start - clips[-1][1] < self.options.merge_gap_s and end - clips[-1][0] <= MAX_CLIP_S:
                 clips[-1] = (clips[-1][0], end)
             else:

@@ -5,7 +5,9 @@ decoder run per region, however short; a call of short turns costs about twice a
 channels. Here the Silero VAD regions of each channel are cut out and laid end to end into windows of at
 most 30 s (one channel per window, so a window never mixes speakers), all windows of all channels go through
 one `BatchedInferencePipeline` call, and Whisper's word timestamps carry every word back to the region it
-was said in. A turn is one VAD region: a silence of `min_silence_duration_ms` on that channel ends it.
+was said in. A turn is one VAD region: a silence of `min_silence_duration_ms` on that channel ends it,
+except inside a number read out in groups (the pause between 139 and 2319 is not the end of a turn, and a
+number cut in two would escape the PII masker and the recording's redaction).
 Windows whose text fails Whisper's own quality thresholds are decoded again with temperature fallback.
 """
 
@@ -19,12 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipelines.pii_numbers import CN_DIGITS
+
 if TYPE_CHECKING:
     from pipelines.asr import Audio, Segment, Transcriber
 
 SAMPLE_RATE = 16_000
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 _JOINERS = ",，、;； "
+_DIGITS = frozenset("0123456789０１２３４５６７８９" + "".join(CN_DIGITS))
 _END_SLACK_S = 0.02  # word timings are on a 20 ms grid; a word ending on a piece boundary belongs before it
 
 
@@ -111,14 +116,16 @@ def transcribe_packed(
         packed[piece.packed : piece.packed + piece.end - piece.start] = channels[piece.channel][
             piece.start : piece.end
         ]
-    for done, (window, decoded, again) in enumerate(_decode(transcriber, packed, windows), 1):
-        turns, missed = _window_turns(transcriber, window, decoded)
-        if missed and again:
+    for done, (window, decoded) in enumerate(_decode(transcriber, packed, windows), 1):
+        turns, missed = _window_turns(transcriber, window, decoded) if decoded is not None else ([], True)
+        if missed:
             # Decoding without timestamp tokens sometimes ends a window after its first sentences (a spoken
             # phone number after a pause, tests/app/test_audio_redaction.py): a window with a piece that got
-            # no word is decoded again the per-region way, timestamps and temperature fallback, which read
-            # it all. A piece alone was not enough: Whisper looped on "232." without the sentence before it.
-            turns, _ = _window_turns(transcriber, window, _decode_sequential(transcriber, packed, window))
+            # no word is decoded again the per-region way, on the channel's own timeline with its pauses,
+            # timestamps and temperature fallback. Decoding the packed window again that way still stopped
+            # after the first sentence (evaluation/eval_redaction.py --batched, calls 2 and 8), and a piece
+            # alone was not enough: Whisper looped on "232." without the sentence before it.
+            turns = _per_region(transcriber, channels, window)
         for channel, seg in turns:
             out[channel].append(seg)
         if progress is not None:
@@ -132,18 +139,32 @@ def _window_turns(
     """The window's kept turns (channel, segment), and whether any of its pieces got no word at all."""
     turns: list[tuple[int, Segment]] = []
     heard: set[Piece] = set()
+    merge_gap = round(transcriber.options.merge_gap_s * SAMPLE_RATE)
+    groups: list[tuple[Piece, list[_Word], _Decoded]] = []
     for piece, words, quality in _assign(window, decoded):
         heard.add(piece)
+        if groups and piece.start - groups[-1][0].end < merge_gap and _number_goes_on(groups[-1][1], words):
+            groups[-1] = (piece, [*groups[-1][1], *words], groups[-1][2])
+        else:
+            groups.append((piece, words, quality))
+    for piece, words, quality in groups:
         seg = _turn(transcriber, words, quality)
         if seg is not None:
             turns.append((piece.channel, seg))
     return turns, len(heard) < len(window.pieces)
 
 
+def _number_goes_on(before: Sequence[_Word], after: Sequence[_Word]) -> bool:
+    """Whether a pause falls inside a number: the turn so far ends in a digit and the next piece starts with one."""
+    tail = "".join(w.word for w in before[-2:]).rstrip(_JOINERS)
+    head = "".join(w.word for w in after[:2]).lstrip(_JOINERS)
+    return bool(tail) and bool(head) and tail[-1] in _DIGITS and head[0] in _DIGITS
+
+
 def _decode(
     transcriber: Transcriber, packed: Audio, windows: list[Window]
-) -> Iterator[tuple[Window, list[_Decoded], bool]]:
-    """Each window with its decoded segments, and True if it was decoded batched (may be tried again)."""
+) -> Iterator[tuple[Window, list[_Decoded] | None]]:
+    """Each window with its decoded segments; None where it is to be decoded the per-region way."""
     from faster_whisper import BatchedInferencePipeline
 
     opts = transcriber.options
@@ -164,17 +185,19 @@ def _decode(
             seg.avg_logprob < opts.log_prob_threshold and seg.no_speech_prob <= opts.no_speech_threshold
         )
         if retry and len(opts.temperature) > 1:
-            yield window, _decode_sequential(transcriber, packed, window), False
+            yield window, None
         else:
-            yield window, [_Decoded(tuple(seg.words or ()), seg.no_speech_prob, seg.avg_logprob)], True
+            yield window, [_Decoded(tuple(seg.words or ()), seg.no_speech_prob, seg.avg_logprob)]
 
 
-def _decode_sequential(transcriber: Transcriber, packed: Audio, window: Window) -> list[_Decoded]:
-    kwargs = {k: v for k, v in transcriber.options.decode_kwargs().items() if k != "batch_size"}
-    kwargs.update(word_timestamps=True, without_timestamps=False)
-    clip = [window.start / SAMPLE_RATE, window.end / SAMPLE_RATE]
-    segments, _ = transcriber.model.transcribe(packed, clip_timestamps=clip, vad_filter=False, **kwargs)
-    return [_Decoded(tuple(s.words or ()), s.no_speech_prob, s.avg_logprob) for s in segments]
+def _per_region(
+    transcriber: Transcriber, channels: Sequence[Audio], window: Window
+) -> list[tuple[int, Segment]]:
+    """The window's speech decoded as the per-region path decodes it: its pieces on their channel's timeline,
+    merged across short pauses into clips, each clip with timestamps and temperature fallback."""
+    channel = window.pieces[0].channel
+    clips = transcriber.merge_clips((p.start / SAMPLE_RATE, p.end / SAMPLE_RATE) for p in window.pieces)
+    return [(channel, seg) for seg in transcriber.decode_clips(channels[channel], clips)]
 
 
 def _assign(window: Window, decoded: Iterable[_Decoded]) -> Iterator[tuple[Piece, list[_Word], _Decoded]]:

@@ -23,7 +23,7 @@ from pipelines.asr import (
     check_layout,
     probe_audio,
 )
-from pipelines.asr_batched import Piece, Window, pack
+from pipelines.asr_batched import Piece, Window, _Decoded, _window_turns, _Word, pack
 
 RATE = 16_000
 W0121 = "甚至出现交易几乎停滞的情况"
@@ -311,6 +311,35 @@ class TestPack:
         s = RATE
         windows = pack([[(0, 70 * s)]])
         assert [(w.start, w.end) for w in windows] == [(0, 30 * s), (30 * s, 60 * s), (60 * s, 70 * s)]
+
+
+class TestPackedTurns:
+    """Turns of one packed window: a VAD pause ends a turn, except inside a number read out in groups."""
+
+    def test_number_read_in_groups_stays_one_turn(self, transcriber: Transcriber) -> None:
+        s = RATE
+        # Channel timeline: 139 | pause | 2319 2113 | 2 s | 5个 | pause | 好的, laid end to end in the window.
+        spans = [(0, s), (13 * s // 10, 3 * s), (5 * s, 6 * s), (62 * s // 10, 7 * s)]
+        (window,) = pack([spans])
+        at = [p.packed / s for p in window.pieces]
+        words = [
+            _Word("139", at[0] + 0.1, at[0] + 0.9),
+            _Word("2319", at[1] + 0.1, at[1] + 0.8),
+            _Word(",2113", at[1] + 0.9, at[1] + 1.6),
+            _Word("5个", at[2] + 0.1, at[2] + 0.8),
+            _Word("好的", at[3] + 0.1, at[3] + 0.7),
+        ]
+        turns, missed = _window_turns(transcriber, window, [_Decoded(tuple(words), 0.01, -0.2)])
+        assert not missed
+        assert [(ch, seg.text) for ch, seg in turns] == [(0, "1392319,2113"), (0, "5个"), (0, "好的")]
+        number = turns[0][1]
+        # Words keep their own channel times across the pause that was cut out of the window.
+        assert (round(number.start_s, 2), round(number.end_s, 2)) == (0.1, 2.9)
+        assert [(w.start, w.end, w.start_ms, w.end_ms) for w in number.words] == [
+            (0, 3, 100, 900),
+            (3, 7, 1400, 2100),
+            (7, 12, 2200, 2900),
+        ]
 
 
 @pytest.mark.slow
