@@ -88,9 +88,9 @@ class Settings(BaseSettings):
     whisper_device: Literal["cpu", "cuda"] = "cpu"
     whisper_compute_type: str = ""
     # Whisper windows decoded together (pipelines/asr_batched.py packs each channel's speech regions into 30 s
-    # windows), e.g. 8; 0 decodes every speech region on its own. 0 stays the default until audio redaction's
-    # second look (tests/app/test_audio_redaction.py::TestSecondLook) also works on packed turns.
-    asr_batch_size: int = Field(default=0, ge=0)
+    # windows): a call costs about one bare `transcribe` instead of 2-3 (benchmarks/bench_audio_e2e.py). 0
+    # decodes every speech region on its own, the path before issue 14.
+    asr_batch_size: int = Field(default=8, ge=0)
     job_max_attempts: int = 3
     job_poll_seconds: float = 1.0
     job_stale_seconds: float = 600.0  # a running job without heartbeat for this long is considered orphaned

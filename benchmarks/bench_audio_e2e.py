@@ -7,7 +7,7 @@ The call is built from real AISHELL utterances: agent on the left channel, custo
 alternating with 0.5–1.5 s gaps. One run prints, side by side:
 - the baseline: bare `WhisperModel.transcribe(language="zh")` of both channels;
 - upload to findings through the API with per-region decoding (`AUDIT_ASR_BATCH_SIZE=0`, the path before
-  issue 14 and still the default) and with the packed batched path (batch 8), each with its ratio to the baseline;
+  issue 14) and with the packed batched path (batch 8, the default), each with its ratio to the baseline;
 - the ASR stage alone (packed batched, `compute_type:batch_size` per row) with the shift of every turn start
   against the per-region path's turns of the same speaker (nearest start; mean and max);
 - with `--concurrency`, N worker processes each taking one call (of `--concurrency-minutes`) from upload to
@@ -234,7 +234,7 @@ def side_by_side(args: argparse.Namespace) -> None:
         e2e = {}
         for name, batch in (
             ("per-region (before)", 0),
-            ("packed batched, batch 8", 8),
+            ("packed batched, batch 8 (served)", 8),
         ):
             e2e[name] = upload_to_findings(
                 call, Path(tmp) / f"app-{batch}", threads=args.threads, batch_size=batch
