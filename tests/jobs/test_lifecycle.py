@@ -212,42 +212,39 @@ class TestRecoveryOutOfAttempts:
 class TestDuplicateTranscriptionDelivery:
     """A transcription message delivered again (a sweep's resend, Redis redelivering a dead worker's)."""
 
-    def _claim(
-        self, factory: sessionmaker[Session], settings: Settings, job_id: uuid.UUID, worker: str
-    ) -> lifecycle.Claim:
+    ME = f"{socket.gethostname()}:{os.getpid()}:me"  # this process
+
+    def _claim_own(
+        self, factory: sessionmaker[Session], settings: Settings, *, status: JobStatus, attempts: int
+    ) -> tuple[uuid.UUID, lifecycle.Claim]:
+        """A job this process holds in `status`; the duplicate delivery reaches this process, idle on it."""
+        job_id = _audio_job(factory, attempts=attempts, status=status, callback_url=None)
         with session_scope(factory) as s:
-            return lifecycle.claim_job(
-                s, job_id=job_id, worker_id=worker, settings=settings, running_here=False
+            job = s.get(Job, job_id)
+            assert job is not None
+            job.worker_id = self.ME
+        with session_scope(factory) as s:
+            claim = lifecycle.claim_job(
+                s, job_id=job_id, worker_id=self.ME, settings=settings, running_here=False
             )
+        return job_id, claim
 
     def test_reaching_the_worker_that_handed_it_on_resends_the_same_audit(
         self, factory: sessionmaker[Session], settings: Settings
     ) -> None:
         # This process transcribed attempt 2 and queued its audit; the duplicate arrives before the audit ran.
-        me = f"{socket.gethostname()}:{os.getpid()}:me"
-        job_id = _audio_job(factory, attempts=2, status=JobStatus.AUDITING, callback_url=None)
-        with session_scope(factory) as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            job.worker_id = me
-
-        assert self._claim(factory, settings, job_id, me) == lifecycle.Claim("audit", attempt=2)
+        job_id, claim = self._claim_own(factory, settings, status=JobStatus.AUDITING, attempts=2)
+        assert claim == lifecycle.Claim("audit", attempt=2)
         job, _conv = _load(factory, job_id)
         # Not a new attempt: the audit already queued for attempt 2 still counts, nothing failed.
-        assert (job.status, job.attempts, job.worker_id, job.error) == (JobStatus.AUDITING, 2, me, None)
+        assert (job.status, job.attempts, job.worker_id, job.error) == (JobStatus.AUDITING, 2, self.ME, None)
 
     def test_own_transcription_not_running_here_is_taken_again(
         self, factory: sessionmaker[Session], settings: Settings
     ) -> None:
         # Still transcribing in the row, but no task of this process works on it: ours crashed out of it.
-        me = f"{socket.gethostname()}:{os.getpid()}:me"
-        job_id = _audio_job(factory, attempts=1, status=JobStatus.TRANSCRIBING, callback_url=None)
-        with session_scope(factory) as s:
-            job = s.get(Job, job_id)
-            assert job is not None
-            job.worker_id = me
-
-        assert self._claim(factory, settings, job_id, me) == lifecycle.Claim("run", attempt=2)
+        job_id, claim = self._claim_own(factory, settings, status=JobStatus.TRANSCRIBING, attempts=1)
+        assert claim == lifecycle.Claim("run", attempt=2)
         assert _load(factory, job_id)[0].attempts == 2
 
 
