@@ -8,7 +8,8 @@ one `BatchedInferencePipeline` call, and Whisper's word timestamps carry every w
 was said in. A turn is one VAD region: a silence of `min_silence_duration_ms` on that channel ends it,
 except inside a number read out in groups (the pause between 139 and 2319 is not the end of a turn, and a
 number cut in two would escape the PII masker and the recording's redaction).
-Windows whose text fails Whisper's own quality thresholds are decoded again with temperature fallback.
+A window whose text fails Whisper's own quality thresholds, or with a region that got no word, is decoded
+again the per-region way (`Transcriber.decode_clips`), with timestamps and temperature fallback.
 """
 
 from __future__ import annotations
