@@ -71,29 +71,49 @@ class _Decoded:
     avg_logprob: float
 
 
-def pack(regions: Sequence[Sequence[tuple[int, int]]], window: int = WINDOW_SAMPLES) -> list[Window]:
+def pack(
+    regions: Sequence[Sequence[tuple[int, int]]], window: int = WINDOW_SAMPLES, keep_together: int = 0
+) -> list[Window]:
     """Lay each channel's regions (sample spans, in order) end to end into windows of at most `window`.
 
+    Regions less than `keep_together` apart go into the same window while together they fit in one: a turn
+    that goes on across such a pause (a number read out in groups) is only joined inside a window.
     Window k starts at k * `window` of the packed timeline: the rest of its slot stays silent audio.
     """
     windows: list[Window] = []
     packed = 0
     for channel, spans in enumerate(regions):
         current: list[Piece] = []
-        for start, end in spans:
-            # VAD regions are capped at 30 s; a longer span (no VAD) is cut so no window overflows.
-            for s in range(start, end, window):
-                e = min(s + window, end)
-                if current and packed + (e - s) - current[0].packed > window:
-                    windows.append(Window(current[0].packed, packed, tuple(current)))
-                    current = []
-                    packed = len(windows) * window
+        for group in _groups(spans, window, keep_together):
+            size = sum(e - s for s, e in group)
+            if current and packed + size - current[0].packed > window:
+                windows.append(Window(current[0].packed, packed, tuple(current)))
+                current = []
+                packed = len(windows) * window
+            for s, e in group:
                 current.append(Piece(channel, s, e, packed))
                 packed += e - s
         if current:
             windows.append(Window(current[0].packed, packed, tuple(current)))
             packed = len(windows) * window
     return windows
+
+
+def _groups(spans: Iterable[tuple[int, int]], window: int, keep_together: int) -> list[list[tuple[int, int]]]:
+    """Spans cut to at most `window` (VAD regions are capped at 30 s; without VAD a span is not), grouped
+    while less than `keep_together` apart and at most `window` long together."""
+    groups: list[list[tuple[int, int]]] = []
+    size = 0
+    for start, end in spans:
+        for s in range(start, end, window):
+            e = min(s + window, end)
+            if groups and s - groups[-1][-1][1] < keep_together and size + e - s <= window:
+                groups[-1].append((s, e))
+                size += e - s
+            else:
+                groups.append([(s, e)])
+                size = e - s
+    return groups
 
 
 def transcribe_packed(
@@ -105,7 +125,7 @@ def transcribe_packed(
     """Transcribe every channel in one batched call; returns each channel's kept segments (seconds)."""
     regions = [transcriber.speech_regions(audio) for audio in channels]
     spans = [[(round(s * SAMPLE_RATE), round(e * SAMPLE_RATE)) for s, e in r] for r in regions]
-    windows = pack(spans)
+    windows = pack(spans, keep_together=round(transcriber.options.merge_gap_s * SAMPLE_RATE))
     out: list[list[Segment]] = [[] for _ in channels]
     if not windows:
         return out

@@ -307,6 +307,21 @@ class TestPack:
             Window(60 * s, 63 * s, (Piece(1, 5 * s, 8 * s, 60 * s),)),
         ]
 
+    def test_regions_a_short_pause_apart_share_a_window(self) -> None:
+        s = RATE
+        # 20 s of speech, then two regions 0.5 s apart (12 s together) that would straddle the 30 s mark.
+        spans = [(0, 20 * s), (43 * s // 2, 26 * s), (53 * s // 2, 34 * s)]
+        assert pack([spans], keep_together=s) == [
+            Window(0, 20 * s, (Piece(0, 0, 20 * s, 0),)),
+            Window(
+                30 * s,
+                42 * s,
+                (Piece(0, 43 * s // 2, 26 * s, 30 * s), Piece(0, 53 * s // 2, 34 * s, 69 * s // 2)),
+            ),
+        ]
+        # Without keeping them together the window is filled and the pair is split.
+        assert [len(w.pieces) for w in pack([spans])] == [2, 1]
+
     def test_span_longer_than_a_window_is_cut(self) -> None:
         s = RATE
         windows = pack([[(0, 70 * s)]])
