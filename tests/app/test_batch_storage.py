@@ -53,6 +53,15 @@ _MODEL_OUTPUTS = {
 }
 
 
+def _store_old(client: TestClient, auth: dict[str, dict[str, str]], session_index: int) -> str:
+    """A JDDC session stored before the test's posts under external id "old" (what a re-post finds); its id."""
+    resp = client.post(
+        "/v1/conversations", json=jddc_transcript(session_index, external_id="old"), headers=auth["ingest"]
+    )
+    assert resp.status_code == 201
+    return str(resp.json()["id"])
+
+
 def _near(value: Any) -> Any:
     if isinstance(value, float):
         return pytest.approx(value, rel=0, abs=1e-5)
@@ -130,10 +139,7 @@ class TestBatchStoresWhatSinglePostsStore:
     def test_repeats_and_conflicts_within_a_batch(
         self, client: TestClient, auth: dict[str, dict[str, str]]
     ) -> None:
-        first = client.post(
-            "/v1/conversations", json=jddc_transcript(1, external_id="old"), headers=auth["ingest"]
-        )
-        assert first.status_code == 201
+        old_id = _store_old(client, auth, 1)
         items = [
             jddc_transcript(2, external_id="new"),
             jddc_transcript(1, external_id="old"),  # stored before: existing
@@ -146,7 +152,7 @@ class TestBatchStoresWhatSinglePostsStore:
         assert [r["status"] for r in body["results"]] == ["created", "existing", "existing", "error"]
         assert body["results"][3]["error"]["code"] == "conflict"
         assert body["results"][0]["id"] == body["results"][2]["id"]
-        assert body["results"][1]["id"] == first.json()["id"]
+        assert body["results"][1]["id"] == old_id
         reference = client.post(
             "/v1/conversations", json=jddc_transcript(2, external_id="ref"), headers=auth["ingest"]
         )
@@ -225,10 +231,7 @@ class TestConcurrentPostsStoreWhatSequentialPostsStore:
     def test_same_rows_and_answers_as_sequential_posts(
         self, client: TestClient, auth: dict[str, dict[str, str]]
     ) -> None:
-        old = client.post(
-            "/v1/conversations", json=jddc_transcript(5, external_id="old"), headers=auth["ingest"]
-        )
-        assert old.status_code == 201
+        old_id = _store_old(client, auth, 5)
         fresh = _payloads("wave")  # 7 new transcripts
         wave = [
             *fresh,
@@ -253,7 +256,7 @@ class TestConcurrentPostsStoreWhatSequentialPostsStore:
         assert sorted([statuses[1], statuses[7]]) == [200, 201]  # the twice-posted one: created once
         assert answers[1][1]["id"] == answers[7][1]["id"]
         assert statuses[8:] == [200, 409]
-        assert answers[8][1]["id"] == old.json()["id"]
+        assert answers[8][1]["id"] == old_id
         factory = client.app.state.session_factory  # type: ignore[attr-defined]
         with session_scope(factory, read_only=True) as session:
             assert session.scalar(select(func.count()).select_from(Conversation)) == 1 + 7 + 7
