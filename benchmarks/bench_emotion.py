@@ -103,7 +103,7 @@ def main() -> None:
     evalsets = {
         "usual": [(e.text, e.label) for e in load_smp("usual_test_labeled")[:rows]],
         "cped": [(e.text, e.label) for e in load_cped(test=True)[:rows]],
-        "scmed": [(e.text, e.label) for e in load_scmed()[:rows]],
+        "scmed": [(e.text, e.label) for e in load_scmed("test")[:rows]],
     }
     print(
         f"{len(utts)} JDDC customer utterances, mean {mean_chars:.1f} chars; {args.threads} threads; speed = "

@@ -2,9 +2,10 @@
 
 The served calibration (pipelines/emotion_calibration.py, artefact models/emotion/artifact/calibration.json) is a
 temperature that falls with the turn's length, fitted by models/emotion/train_calibration.py on the calibration
-halves of two spoken-style sets the model never trained on (models.emotion.data.is_calibration_row):
-- CPED held-out series 39 + 45 (TV dialogue, the closest to transcribed speech);
-- scmed_dialogue (spoken-style dialogue sentences, 关心 dropped).
+halves of two spoken-style sets the model never trained on (models.emotion.data.spoken_calibration_half):
+- CPED held-out series 39 + 45 (TV dialogue, the closest to transcribed speech): half fits, half measures;
+- scmed_dialogue (spoken-style dialogue sentences, 关心 dropped): its dev part fits, its test part measures
+  (its train part is in the head's training rows).
 Every table is printed on the other halves, plus SMP2020 usual_test (Weibo posts, never fitted) to show written
 text is not made worse. One global temperature fitted on the same halves is printed as the reference. The top
 label never changes, so macro-F1 is the model's; only what a confidence means does.

@@ -9,6 +9,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pipelines.types import EMOTION_LABELS
 
@@ -82,19 +83,54 @@ def load_cped(*, test: bool, data_dir: Path = SHARED_DATA) -> list[Example]:
     return out
 
 
-def load_scmed(data_dir: Path = SHARED_DATA) -> list[Example]:
-    """scmed_dialogue mapped to product labels (never trained on: a spoken-style evaluation set)."""
+# Empathetic personas (translated first-person sentences): its numeric labels onto ours.
+EMPATHETIC_MAP = {"0": "sad", "1": "angry", "2": "happy", "3": "anxious"}
+Part = Literal["train", "dev", "test"]
+
+
+def text_part(text: str) -> Part:
+    """Fixed split of a sentence set by sha256 of the text (a repeated sentence never straddles parts):
+    buckets 0-5 of 10 train, 6-7 dev (model choice and calibration fit), 8-9 test (only ever measured)."""
+    bucket = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 10
+    return "train" if bucket < 6 else "dev" if bucket < 8 else "test"
+
+
+def load_scmed(part: Part | None = None, data_dir: Path = SHARED_DATA) -> list[Example]:
+    """scmed_dialogue mapped to product labels: all of it, or one part of its fixed split (text_part)."""
     with (data_dir / "emotion" / "scmed_dialogue" / "scmed.csv").open(encoding="utf-8-sig", newline="") as f:
-        return [
+        rows = [
             Example(r["text"].strip(), SCMED_MAP[r["label"]], "scmed")
             for r in csv.DictReader(f)
             if r["label"] in SCMED_MAP and r["text"].strip()
         ]
+    return [e for e in rows if part is None or text_part(e.text) == part]
+
+
+def load_empathetic(part: Part | None = None, data_dir: Path = SHARED_DATA) -> list[Example]:
+    """empathetic_personas_zh (sad, angry, happy, anxious): all of it, or one part of its fixed split."""
+    path = data_dir / "emotion" / "empathetic_personas_zh" / "emotionlabeled_full.csv"
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = [
+            Example(r["text"].strip(), EMPATHETIC_MAP[r["labels"].strip()], "empathetic")
+            for r in csv.DictReader(f)
+            if r["labels"].strip() in EMPATHETIC_MAP and r["text"].strip()
+        ]
+    return [e for e in rows if part is None or text_part(e.text) == part]
 
 
 def spoken_sets() -> dict[str, list[Example]]:
-    """The spoken-style sets the emotion model never trained on: CPED held-out series, scmed_dialogue."""
-    return {"cped_heldout": load_cped(test=True), "scmed": load_scmed()}
+    """The spoken-style rows the served emotion model never trained on: CPED held-out series 39 + 45 and the
+    dev + test parts of scmed_dialogue (its train part is in head_training_set)."""
+    scmed = [e for e in load_scmed() if text_part(e.text) != "train"]
+    return {"cped_heldout": load_cped(test=True), "scmed": scmed}
+
+
+def spoken_calibration_half(name: str, i: int, example: Example) -> bool:
+    """Whether row i of spoken_sets()[name] fits the calibration: scmed's dev part, and half of CPED's
+    held-out series (is_calibration_row); the rest only ever measures it."""
+    if name == "scmed":
+        return text_part(example.text) == "dev"
+    return is_calibration_row(i, example.text)
 
 
 def is_calibration_row(i: int, text: str) -> bool:
@@ -178,3 +214,30 @@ def training_set(seed: int = 13, virus_happy_cap: int = 1200, virus_other_cap: i
     return (
         usual + happy + other + load_cped(test=False) + jddc_neutral_train(seed=seed) + jddc_short_neutral()
     )
+
+
+def head_training_set(seed: int = 13) -> list[Example]:
+    """What the served head and n-gram half train on: training_set (the adapters' rows) plus the train parts
+    of the spoken-style sets, scmed_dialogue and empathetic_personas_zh (text_part)."""
+    return training_set(seed=seed) + load_scmed("train") + load_empathetic("train")
+
+
+def unseen_weibo(train: list[Example]) -> list[Example]:
+    """Epidemic-period Weibo rows that training_set() did not sample (about 8,000): a dev set."""
+    seen = {e.text for e in train}
+    rows = [e for name in SMP_TRAIN_FILES if name.startswith("virus") for e in load_smp(name)]
+    return [e for e in rows if e.text not in seen]
+
+
+def dev_sets(train: list[Example], seed: int = 13, weibo_rows: int = 2000) -> dict[str, list[Example]]:
+    """Rows for choosing among models (train_head's grid, train_ngram's weight): none is trained on and no
+    test part is among them: 2,000 unseen Weibo posts, scmed's and empathetic's dev parts and the calibration
+    half of the CPED held-out series."""
+    weibo = unseen_weibo(train)
+    random.Random(seed).shuffle(weibo)
+    return {
+        "weibo": weibo[:weibo_rows],
+        "scmed": load_scmed("dev"),
+        "empathetic": load_empathetic("dev"),
+        "cped": [e for i, e in enumerate(load_cped(test=True)) if is_calibration_row(i, e.text)],
+    }

@@ -10,6 +10,17 @@ import torch
 from torch import nn
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
+# The last commit whose artefact was served before the head was retrained with the spoken-style sets: the
+# evaluation's "before" row and the starting point of models.emotion.train_head.
+PREVIOUS_SERVED = "b71239d"
+ARTIFACT_FILES = (
+    "head.safetensors",
+    "head.json",
+    "lora.safetensors",
+    "ngram.safetensors",
+    "ngram_vocab.json",
+    "ngram.json",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +100,23 @@ def load_head(directory: Path = ARTIFACT_DIR) -> tuple[EmotionHead, HeadConfig, 
     )
     head.load_state_dict(state)
     return head.eval(), config, meta
+
+
+def committed_artifact(rev: str) -> Path:
+    """The emotion artefact as committed at rev, written under var/ (git show: needs the repository history).
+
+    Raises subprocess.CalledProcessError when git cannot show it (a shallow clone, an unknown commit)."""
+    import subprocess
+
+    root = ARTIFACT_DIR.parents[2]
+    target = root / "var" / "emotion" / f"artifact-{rev}"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ARTIFACT_FILES:
+        blob = subprocess.run(
+            ["git", "show", f"{rev}:models/emotion/artifact/{name}"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+        ).stdout
+        (target / name).write_bytes(blob)
+    return target
