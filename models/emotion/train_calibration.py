@@ -13,6 +13,7 @@ The other halves are never read here; evaluation/eval_calibration.py prints the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -34,7 +35,9 @@ def served_log_proba(name: str, texts: list[str], *, model_dir: Path, threads: i
     """The served model's uncalibrated log-probabilities (n, 6), cached in var/ per set and model version."""
     from models.emotion.loader import head_version
 
-    target = CACHE_DIR / f"{name}-{head_version(ARTIFACT_DIR)}.npz"
+    # Keyed by the texts too: a set's rows change with its split (scmed lost its train part).
+    rows_digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:8]
+    target = CACHE_DIR / f"{name}-{head_version(ARTIFACT_DIR)}-{rows_digest}.npz"
     if target.exists():
         cached: np.ndarray = np.load(target)["log_p"]
         return cached
