@@ -17,12 +17,14 @@ from tests.factories.conversations import transcript, utterance
 
 Auth = dict[str, dict[str, str]]
 
-# The agent brushes the customer off: 服务禁语 不知道 (一般) and 你自己看 (重要) in one turn, flagged.
+# The agent brushes the customer off: 服务禁语 不知道 (一般) and 你自己看 (重要) in one turn, flagged. The
+# customer's disappointed reply is clearly sad (calibrated 0.8 with this model and the one before it), so
+# the empathy norm's finding does not hang on how sure a model is of a bare 好吧.
 BRUSH_OFF = [
     utterance("agent", "您好，很高兴为您服务"),
     utterance("customer", "我的快递怎么还没到"),
     utterance("agent", "不知道，你自己查"),
-    utterance("customer", "好吧"),
+    utterance("customer", "好吧，算了，真失望"),
     utterance("agent", "请问还有什么可以帮您，祝您生活愉快"),
 ]
 PHONE = "13812345678"

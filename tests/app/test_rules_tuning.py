@@ -42,7 +42,7 @@ BRUSH_OFF = [
     utterance("agent", "您好，很高兴为您服务"),
     utterance("customer", "我的快递怎么还没到"),
     utterance("agent", "不知道，你自己查"),
-    utterance("customer", "好吧"),
+    utterance("customer", "好吧，算了，真失望"),  # clearly sad: the empathy finding below needs it
     utterance("agent", "请问还有什么可以帮您，祝您生活愉快"),
 ]
 NEW_TERM = {"category": "服务禁语", "term": "等着吧", "severity": "重要", "scope": "agent"}
