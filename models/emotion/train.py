@@ -105,11 +105,14 @@ def dev_score(head: EmotionHead, x: torch.Tensor, y: np.ndarray, is_cped: np.nda
     return (macro_f1(y[~is_cped], pred[~is_cped]) + macro_f1(y[is_cped], pred[is_cped])) / 2
 
 
-def sample_weights(y: np.ndarray, sources: np.ndarray, cped_weight: float) -> torch.Tensor:
-    """Balanced class weights times an up-weight for spoken-style CPED rows."""
+def sample_weights(
+    y: np.ndarray, sources: np.ndarray, cped_weight: float, spoken: tuple[str, ...] = ("cped",)
+) -> torch.Tensor:
+    """Balanced class weights times an up-weight for spoken-style rows (sources starting with `spoken`)."""
     counts = np.bincount(y, minlength=len(EMOTION_LABELS)).astype(np.float64)
-    w = (len(y) / (len(EMOTION_LABELS) * counts))[y]
-    w = w * np.where(np.char.startswith(sources.astype(str), "cped"), cped_weight, 1.0)
+    w = (len(y) / (len(EMOTION_LABELS) * np.maximum(counts, 1)))[y]
+    is_spoken = np.array([str(s).startswith(spoken) for s in sources], dtype=bool)
+    w = w * np.where(is_spoken, cped_weight, 1.0)
     return torch.from_numpy(w.astype(np.float32))
 
 

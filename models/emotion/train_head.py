@@ -5,8 +5,9 @@
 The adapters (`lora.safetensors`, from train_lora) stay as they are, so the pooled features the abuse head and
 the dissatisfaction model read do not change; only the head that turns them into emotions does. It is trained
 on `head_training_set` (the adapters' rows plus the train parts of scmed_dialogue and empathetic_personas_zh),
-spoken-style rows up-weighted. A small grid (fresh head or the served head fine-tuned; spoken weight) is chosen
-on dev rows none of the candidates trains on: unseen epidemic-period Weibo posts, scmed's and empathetic's dev
+spoken-style rows up-weighted, plus a "keep" term (the KL divergence from the previous head's distribution on
+written rows) so that learning spoken text does not cost Weibo. A small grid (fresh head or the previous head
+fine-tuned; spoken weight; keep weight) is chosen on dev rows none of the candidates trains on: unseen epidemic-period Weibo posts, scmed's and empathetic's dev
 parts and the calibration half of the CPED held-out series (their test halves are never read here).
 Then: train_ngram (same rows), train_calibration, and the dissatisfaction model (its dense features read the
 emotion probabilities): `models.dissatisfaction.train_features --force`, `models.dissatisfaction.train`.
@@ -15,6 +16,7 @@ emotion probabilities): `models.dissatisfaction.train_features --force`, `models
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,8 @@ from models.emotion.head import (
 )
 from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
 from models.emotion.train import macro_f1
+from models.emotion.train import sample_weights as class_weights
+from pipelines.emotion import TransformerEmotionClassifier
 from pipelines.types import EMOTION_LABELS
 
 SEED = 13
@@ -63,6 +67,16 @@ GRID = (
 )
 
 
+@functools.cache
+def _encoder(artifact_dir: Path, threads: int) -> TransformerEmotionClassifier:
+    """The served classifier, loaded once for all the sets whose features are not cached yet."""
+    from models.emotion.loader import load_emotion_classifier
+
+    return load_emotion_classifier(
+        DEFAULT_CACHE_DIR, artifact_dir=artifact_dir, num_threads=threads, verify_checksum=False
+    )
+
+
 def cached_features(name: str, texts: list[str], *, artifact_dir: Path, threads: int) -> torch.Tensor:
     """The served encoder's pooled features (fp32 graph) for texts, cached per set and adapters."""
     digest = hashlib.sha256((artifact_dir / "lora.safetensors").read_bytes()).hexdigest()[:12]
@@ -70,12 +84,7 @@ def cached_features(name: str, texts: list[str], *, artifact_dir: Path, threads:
     target = FEATURE_DIR / f"{name}-{digest}-{key}.npy"
     if target.exists():
         return torch.from_numpy(np.load(target))
-    from models.emotion.loader import load_emotion_classifier
-
-    clf = load_emotion_classifier(
-        DEFAULT_CACHE_DIR, artifact_dir=artifact_dir, num_threads=threads, verify_checksum=False
-    )
-    feats = clf.features(texts).numpy().astype(np.float32)
+    feats = _encoder(artifact_dir, threads).features(texts).numpy().astype(np.float32)
     FEATURE_DIR.mkdir(parents=True, exist_ok=True)
     np.save(target, feats)
     return torch.from_numpy(feats)
@@ -84,10 +93,7 @@ def cached_features(name: str, texts: list[str], *, artifact_dir: Path, threads:
 def sample_weights(examples: list[Example], spoken_weight: float) -> torch.Tensor:
     """Balanced class weights times an up-weight for spoken-style rows (closest to transcripts)."""
     y = np.array([LABEL_INDEX[e.label] for e in examples])
-    counts = np.bincount(y, minlength=len(EMOTION_LABELS)).astype(np.float64)
-    w = (len(y) / (len(EMOTION_LABELS) * np.maximum(counts, 1)))[y]
-    spoken = np.array([e.source.startswith(SPOKEN_SOURCES) for e in examples])
-    return torch.from_numpy((w * np.where(spoken, spoken_weight, 1.0)).astype(np.float32))
+    return class_weights(y, np.array([e.source for e in examples]), spoken_weight, SPOKEN_SOURCES)
 
 
 def dev_scores(head: EmotionHead, dev: dict[str, tuple[torch.Tensor, np.ndarray]]) -> dict[str, float]:
@@ -150,7 +156,7 @@ def train_candidate(
 
 
 def main() -> None:
-    """Extract (or reuse) features, run the grid, refit nothing: the chosen candidate's best epoch is saved."""
+    """Extract (or reuse) features, run the grid, save the chosen candidate at its best dev epoch."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--artifact-dir", type=Path, default=ARTIFACT_DIR)
     ap.add_argument("--threads", type=int, default=2)
