@@ -43,14 +43,24 @@ def _keyword_extractor(lexicon_dir: Path) -> KeywordExtractor:
 
 @cache
 def _emotion_classifier(
-    model_root: Path, threads: int, batch_size: int, backend: EmotionBackend = "onnx", int8: bool = False
+    model_root: Path,
+    threads: int,
+    batch_size: int,
+    backend: EmotionBackend = "onnx",
+    int8: bool = False,
+    distilled: bool = False,
 ) -> EmotionClassifier:
     from models.emotion.loader import load_emotion_classifier
     from models.emotion.setup import ModelAssetError
 
     try:
         classifier = load_emotion_classifier(
-            model_root, num_threads=threads, batch_size=batch_size, backend=backend, quantize=int8
+            model_root,
+            num_threads=threads,
+            batch_size=batch_size,
+            backend=backend,
+            quantize=int8,
+            distilled=distilled,
         )
     except ModelAssetError as exc:  # the message names the set-up command
         raise ModelSetupError(str(exc)) from exc
@@ -60,12 +70,17 @@ def _emotion_classifier(
 
 @cache
 def _abuse_classifier(
-    model_root: Path, threads: int, batch_size: int, backend: EmotionBackend = "onnx", int8: bool = False
+    model_root: Path,
+    threads: int,
+    batch_size: int,
+    backend: EmotionBackend = "onnx",
+    int8: bool = False,
+    distilled: bool = False,
 ) -> AbuseScorer:
     from models.abuse.loader import base_model_sha256, load_abuse_classifier
     from models.emotion.setup import ModelAssetError
 
-    emotion = _emotion_classifier(model_root, threads, batch_size, backend, int8)
+    emotion = _emotion_classifier(model_root, threads, batch_size, backend, int8, distilled)
     try:
         return load_abuse_classifier(
             emotion_layers=getattr(emotion, "layers", ()), base_model_sha256=base_model_sha256(model_root)
@@ -115,6 +130,7 @@ class AuditRuntime:
                 settings.emotion_batch_size,
                 settings.emotion_backend,
                 use_int8(settings.emotion_int8, settings.emotion_backend),
+                settings.emotion_encoder == "distilled",
             )
             self.emotion = _emotion_classifier(*model_args)
             if settings.abuse_enabled:

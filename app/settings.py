@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # (VNNI) and no faster without (benchmarks/bench_emotion.py, model card). "auto": int8 where it is faster;
     # the version every prediction records says which ran (-ort-int8).
     emotion_int8: bool | Literal["auto"] = "auto"
+    # "distilled" (the default): the 4-layer student distilled from the 8-layer encoder (models/emotion/student.py);
+    # the same heads read its features, at about twice the speed and within 0.01 macro-F1 of the full encoder on
+    # every evaluation set (issue 11 part 3, model card). "full" runs the 8 layers.
+    emotion_encoder: Literal["full", "distilled"] = "distilled"
 
     # The centre's time zone: naive dates and times in requests (`until=2026-12-01`) are read in it.
     timezone: str = "Asia/Shanghai"

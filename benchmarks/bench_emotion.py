@@ -1,6 +1,7 @@
 """Emotion stage speed: utterances/s at batch 1 and 32 on short real customer utterances, the unoptimised torch
 encoder (the baseline, measured in the same run) vs each optimisation (ONNX Runtime graph with fused attention,
-its int8 weights, torch's dynamic int8, fewer layers, shorter max_length), with the macro-F1 each keeps on every
+its int8 weights, torch's dynamic int8, fewer layers, shorter max_length, the distilled 4-layer student served
+by default in fp32 and int8), with the macro-F1 each keeps on every
 evaluation set (SMP2020 usual_test, CPED held-out series, SCMED spoken-style sentences: none trained on) and
 the change against its unoptimised twin.
 
@@ -24,6 +25,7 @@ from models.emotion.data import load_cped, load_jddc_customer, load_scmed, load_
 from models.emotion.head import ARTIFACT_DIR
 from models.emotion.loader import load_emotion_classifier
 from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
+from models.emotion.student import load_student_config, student_files
 from pipelines.emotion import TransformerEmotionClassifier
 
 HEADS_DIR = REPO_ROOT / "var" / "emotion" / "heads"
@@ -44,6 +46,7 @@ class Variant:
     # Run this many encoder layers although the head reads fewer (the cost baseline).
     run_layers: int | None = None
     backend: Literal["onnx", "torch"] = "torch"
+    distilled: bool = False  # the 4-layer student (models/emotion/student.py) instead of the 8 layers
 
 
 def throughput(clf: TransformerEmotionClassifier, texts: list[str], batch_size: int, repeats: int) -> float:
@@ -77,6 +80,11 @@ def variants(heads_dir: Path) -> list[Variant]:
         Variant("onnx int8 (auto: VNNI)", ARTIFACT_DIR, True, twin=base, backend="onnx"),
         Variant("onnx int8, len 32", ARTIFACT_DIR, True, 32, twin=base, backend="onnx"),
     ]
+    if student_files(ARTIFACT_DIR)[0].is_file():
+        out += [
+            Variant("onnx fp32 distilled", ARTIFACT_DIR, False, twin=base, backend="onnx", distilled=True),
+            Variant("onnx int8 distilled", ARTIFACT_DIR, True, twin=base, backend="onnx", distilled=True),
+        ]
     return out
 
 
@@ -144,7 +152,9 @@ def main() -> None:
         if v.twin in labels:
             d_twin = f"{min(a - b for a, b in zip(f1[v.name], f1[v.twin], strict=True)):+.4f}"
             agree = f"{sum(a == b for a, b in zip(preds, labels[v.twin], strict=True)) / len(preds):.3f}"
-        depth = v.run_layers or max(clf.layers)
+        depth = v.run_layers or (
+            load_student_config(v.artifact_dir).layers if v.distilled else max(clf.layers)
+        )
         print(
             f"{v.name:20s} {depth:6d} {b1[v.name]:9.1f} {speed[v.name]:10.1f} {speed[v.name] / base_speed:7.2f} "
             + " ".join(f"{x:9.4f}" for x in f1[v.name])
@@ -164,6 +174,7 @@ def load_variant(v: Variant, threads: int) -> TransformerEmotionClassifier:
         verify_checksum=False,
         run_layers=v.run_layers,
         backend=v.backend,
+        distilled=v.distilled,
     )
     if v.max_tokens:
         clf.max_tokens = v.max_tokens

@@ -80,10 +80,17 @@ def main() -> None:
     ap.add_argument("--lexicons", type=Path, default=REPO / "lexicons")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--int8", action="store_true", help="the encoder's int8 graph (AUDIT_EMOTION_INT8)")
+    ap.add_argument(
+        "--distilled", action="store_true", help="the 4-layer student (AUDIT_EMOTION_ENCODER=distilled)"
+    )
     args = ap.parse_args()
 
     emotion = load_emotion_classifier(
-        DEFAULT_CACHE_DIR, num_threads=args.threads, verify_checksum=False, quantize=args.int8
+        DEFAULT_CACHE_DIR,
+        num_threads=args.threads,
+        verify_checksum=False,
+        quantize=args.int8,
+        distilled=args.distilled,
     )
     abuse = load_abuse_classifier(
         emotion_layers=emotion.layers, base_model_sha256=base_model_sha256(DEFAULT_CACHE_DIR)

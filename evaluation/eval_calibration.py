@@ -104,9 +104,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model-dir", type=Path, default=DEFAULT_CACHE_DIR)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--distilled",
+        action="store_true",
+        help="the 4-layer student encoder (AUDIT_EMOTION_ENCODER=distilled)",
+    )
     args = ap.parse_args()
     cal = load_calibration(ARTIFACT_DIR / CALIBRATION_FILE)
-    fit_parts = calibration_parts(model_dir=args.model_dir, threads=args.threads, half=True)
+    fit_parts = calibration_parts(
+        model_dir=args.model_dir, threads=args.threads, half=True, distilled=args.distilled
+    )
     t = fit_temperature(
         np.concatenate([lp for lp, _, _ in fit_parts.values()]),
         np.concatenate([g for _, g, _ in fit_parts.values()]),
@@ -116,10 +123,16 @@ def main() -> None:
         f" {cal.temperature('x' * 10):.2f} at 10, {cal.temperature('x' * 64):.2f} at 64+);"
         f" reference: one global T = {t:.3f} fitted on the same halves"
     )
-    tests = calibration_parts(model_dir=args.model_dir, threads=args.threads, half=False)
+    tests = calibration_parts(
+        model_dir=args.model_dir, threads=args.threads, half=False, distilled=args.distilled
+    )
     usual = load_smp("usual_test_labeled")
     usual_lp = served_log_proba(
-        "usual_test", [e.text for e in usual], model_dir=args.model_dir, threads=args.threads
+        "usual_test",
+        [e.text for e in usual],
+        model_dir=args.model_dir,
+        threads=args.threads,
+        distilled=args.distilled,
     )
     tests["usual_test (Weibo, whole)"] = (
         usual_lp,

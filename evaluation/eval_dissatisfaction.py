@@ -23,7 +23,7 @@ import numpy as np
 from models.dissatisfaction.data import is_heldout, load_jddc, load_stc3
 from models.dissatisfaction.loader import ARTIFACT_DIR, load_dissatisfaction_model
 from models.dissatisfaction.train import load_cached
-from models.dissatisfaction.train_features import FEATURE_DIR
+from models.dissatisfaction.train_features import FEATURE_DIR, variant_dir
 from models.emotion.head import ARTIFACT_DIR as EMOTION_ARTIFACT_DIR
 from models.emotion.loader import head_version
 from models.emotion.setup import REPO_ROOT
@@ -62,12 +62,17 @@ def main() -> None:
     ap.add_argument(
         "--int8", action="store_true", help="read the int8 encoder's cache (train_features --int8)"
     )
+    ap.add_argument(
+        "--distilled",
+        action="store_true",
+        help="read the 4-layer student's cache (train_features --distilled [--int8])",
+    )
     args = ap.parse_args()
     model = load_dissatisfaction_model(args.artifact)
     threshold = load_rules(args.rules).flag_dissatisfaction_min
-    feature_dir = FEATURE_DIR / "int8" if args.int8 else FEATURE_DIR
+    feature_dir = FEATURE_DIR / variant_dir(int8=args.int8, distilled=args.distilled)
     z = np.load(feature_dir / "stc3.npz")
-    # The int8 graph's version is the model's with a suffix (-ort-int8).
+    # The int8 graph's and the student's versions are the model's with a suffix (-ort-int8, -student4-…).
     if not str(z["version"]).startswith(head_version(EMOTION_ARTIFACT_DIR)):
         print(
             f"WARNING: cached emotion output is from {z['version']}, the served model is "

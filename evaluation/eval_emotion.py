@@ -131,6 +131,11 @@ def main() -> None:
     ap.add_argument("--model-dir", type=Path, default=DEFAULT_CACHE_DIR)
     ap.add_argument("--artifact-dir", type=Path, default=ARTIFACT_DIR)
     ap.add_argument("--int8", action="store_true", help="quantise the encoder's Linear layers to int8")
+    ap.add_argument(
+        "--distilled",
+        action="store_true",
+        help="the 4-layer student (AUDIT_EMOTION_ENCODER=distilled); 'before' is then the full fp32 encoder",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="evaluate on the first N rows of each set (0 = all)")
     ap.add_argument(
@@ -142,11 +147,20 @@ def main() -> None:
 
     start = time.perf_counter()
     clf = load_emotion_classifier(
-        args.model_dir, artifact_dir=args.artifact_dir, num_threads=args.threads, quantize=args.int8
+        args.model_dir,
+        artifact_dir=args.artifact_dir,
+        num_threads=args.threads,
+        quantize=args.int8,
+        distilled=args.distilled,
     )
     print(f"model {clf.version} loaded in {time.perf_counter() - start:.1f} s")
     before = None
-    if args.baseline_rev:
+    if args.distilled:  # what distillation (and int8) cost: against the unoptimised full encoder
+        before = load_emotion_classifier(
+            args.model_dir, artifact_dir=args.artifact_dir, num_threads=args.threads, verify_checksum=False
+        )
+        print(f"before: the full 8-layer fp32 encoder, {before.version}")
+    elif args.baseline_rev:
         try:
             before = load_emotion_classifier(
                 args.model_dir,

@@ -23,7 +23,15 @@ def setup_all(settings: Settings) -> dict[str, Path]:
         "emotion-base": materialize_e5(settings.model_dir / "e5-small"),
     }
     if settings.emotion_backend == "onnx":  # exported once here rather than by the first start (≈ 30 s)
+        # The full fp32 graph always: the reference the others are measured against (and the tests' model).
         paths["emotion-graph"] = ensure_emotion_graph(paths["emotion-base"], quantize=False)
-        if use_int8(settings.emotion_int8, settings.emotion_backend):  # what this machine will serve
+        int8 = use_int8(settings.emotion_int8, settings.emotion_backend)
+        # Then what this machine will serve: the distilled encoder (the default) or the full one, int8 where
+        # the CPU has an int8 dot product.
+        if settings.emotion_encoder == "distilled":
+            paths["emotion-graph-distilled"] = ensure_emotion_graph(
+                paths["emotion-base"], quantize=int8, distilled=True
+            )
+        elif int8:
             paths["emotion-graph-int8"] = ensure_emotion_graph(paths["emotion-base"], quantize=True)
     return paths

@@ -20,12 +20,21 @@ SETS = {"stc3": load_stc3, "jddc": load_jddc}
 
 
 def extract(
-    names: list[str], *, model_dir: Path, out_dir: Path, threads: int, force: bool, int8: bool = False
+    names: list[str],
+    *,
+    model_dir: Path,
+    out_dir: Path,
+    threads: int,
+    force: bool,
+    int8: bool = False,
+    distilled: bool = False,
 ) -> None:
     """Write <out_dir>/<name>.npz: probs (N, 6) float32, features (N, D) float16, row = utterance in order."""
     from models.emotion.loader import load_emotion_classifier
 
-    clf = load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False, quantize=int8)
+    clf = load_emotion_classifier(
+        model_dir, num_threads=threads, verify_checksum=False, quantize=int8, distilled=distilled
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         target = out_dir / f"{name}.npz"
@@ -65,15 +74,26 @@ def main() -> None:
     ap.add_argument(
         "--int8", action="store_true", help="the encoder's int8 graph (written to <out-dir>/int8)"
     )
+    ap.add_argument(
+        "--distilled",
+        action="store_true",
+        help="the 4-layer student encoder (written to <out-dir>/distilled[-int8])",
+    )
     args = ap.parse_args()
     extract(
         args.names or list(SETS),
         model_dir=args.model_dir,
-        out_dir=args.out_dir / "int8" if args.int8 else args.out_dir,
+        out_dir=args.out_dir / variant_dir(int8=args.int8, distilled=args.distilled),
         threads=args.threads,
         force=args.force,
         int8=args.int8,
+        distilled=args.distilled,
     )
+
+
+def variant_dir(*, int8: bool, distilled: bool) -> str:
+    """Sub-directory of the feature cache for an encoder variant ('' for the served full fp32 encoder)."""
+    return "-".join(name for name, on in (("distilled", distilled), ("int8", int8)) if on)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def load_emotion_classifier(
     verify_checksum: bool = True,
     run_layers: int | None = None,
     backend: Literal["onnx", "torch"] = "onnx",
+    distilled: bool = False,
 ) -> TransformerEmotionClassifier:
     """Load tokenizer, the first k e5 layers (fp32; int8 with quantize=True), the trained head and, when the
     artefact has one, the n-gram half with its combination weight (models/emotion/ngram.py).
@@ -56,6 +57,8 @@ def load_emotion_classifier(
     backend "onnx" (the default, served) runs the same merged encoder as an ONNX Runtime graph exported next to
     the base model on first use (models/emotion/onnx_encoder.py), about twice as fast with the same features;
     with quantize=True that graph has int8 weights. "torch" runs it in torch eager (training, the baseline).
+    distilled=True runs the committed 4-layer student (models/emotion/student.py) instead of the 8 layers: the
+    same head, n-gram half and pooled-feature layout, about twice as fast; its version says `-student4-<digest>`.
     """
     import opencc
     import transformers
@@ -101,7 +104,31 @@ def load_emotion_classifier(
             )  # merged before quantising: serving cost is that of the plain model
         return encoder
 
-    version = head_version(artifact_dir, quantized=quantize)
+    version = head_version(artifact_dir)
+    # Which hidden states of the network run feed the head: the head's own layers, or the student's that
+    # were distilled to reproduce them.
+    pooled_layers, weights, build = config.layers, adapters, torch_encoder
+    if distilled:
+        from models.emotion.student import (
+            load_student_config,
+            load_student_encoder,
+            student_digest,
+            student_files,
+        )
+
+        student = load_student_config(artifact_dir)
+        if student.base_model_sha256 != config.base_model_sha256:
+            raise ModelAssetError(
+                "the distilled emotion encoder was built on another base model than the head"
+            )
+        pooled_layers, weights = student.pooled, student_files(artifact_dir)[0]
+        version = f"{version}-student{student.layers}-{student_digest(artifact_dir)}"
+
+        def student_encoder(attention: str = "sdpa") -> torch.nn.Module:
+            return load_student_encoder(model_root, student, artifact_dir, attention=attention)
+
+        build = student_encoder
+
     pooled: PooledEncoder
     if backend == "onnx" and run_layers is None:
         from models.emotion.onnx_encoder import graph_path, load_graph
@@ -109,8 +136,8 @@ def load_emotion_classifier(
         target = graph_path(
             model_root,
             base_sha256=config.base_model_sha256,
-            adapters=adapters,
-            layers=config.layers,
+            adapters=weights,
+            layers=pooled_layers,
             quantized=quantize,
         )
         width = len(config.layers) * int(json.loads((model_root / "config.json").read_text())["hidden_size"])
@@ -120,15 +147,17 @@ def load_emotion_classifier(
             target,
             width=width,
             # Eager attention: the graph ORT's attention fusion recognises (models/emotion/onnx_encoder.py).
-            reference=lambda: TorchPooledEncoder(torch_encoder("eager"), config.layers),
+            reference=lambda: TorchPooledEncoder(build("eager"), pooled_layers),
             quantize=quantize,
             threads=num_threads,
         )
         if quantize:  # not torch's dynamic int8: other kernels, other labels
-            version = f"{head_version(artifact_dir)}-ort-int8"
+            version = f"{version}-ort-int8"
     else:
-        encoder = torch_encoder()
-        pooled = TorchPooledEncoder(quantize_encoder(encoder) if quantize else encoder, config.layers)
+        encoder = build()
+        pooled = TorchPooledEncoder(quantize_encoder(encoder) if quantize else encoder, pooled_layers)
+        if quantize:
+            version = f"{version}-int8"
     try:
         lexical = load_ngram(artifact_dir)
     except (OSError, ValueError, KeyError, SafetensorError) as exc:  # JSONDecodeError is a ValueError
@@ -177,10 +206,17 @@ def head_version(artifact_dir: Path = ARTIFACT_DIR, *, quantized: bool = False) 
     return f"e5s-emotion-{digest}" + ("-int8" if quantized else "")
 
 
-def ensure_emotion_graph(model_root: Path, *, quantize: bool, artifact_dir: Path = ARTIFACT_DIR) -> Path:
+def ensure_emotion_graph(
+    model_root: Path, *, quantize: bool, artifact_dir: Path = ARTIFACT_DIR, distilled: bool = False
+) -> Path:
     """Export the served encoder's ONNX graph now if missing (`audit models setup`); returns its path."""
     clf = load_emotion_classifier(
-        model_root, artifact_dir=artifact_dir, quantize=quantize, verify_checksum=False, backend="onnx"
+        model_root,
+        artifact_dir=artifact_dir,
+        quantize=quantize,
+        verify_checksum=False,
+        backend="onnx",
+        distilled=distilled,
     )
     path = getattr(clf.encoder, "path", None)
     if not isinstance(path, Path):

@@ -77,7 +77,8 @@ class _Pooled(torch.nn.Module):
 def graph_path(
     model_root: Path, *, base_sha256: str, adapters: Path | None, layers: Sequence[int], quantized: bool
 ) -> Path:
-    """Where the graph for this base model, these merged adapters and pooled layers lives.
+    """Where the graph for this base model, these trained weights (the merged adapters, or the distilled
+    student's layers: `adapters` is hashed whichever it is) and pooled layers lives.
 
     The head and the n-gram half are not in the graph, so artefacts that differ only there share it.
     """

@@ -31,19 +31,24 @@ CALIBRATION_FILE = "calibration.json"
 SET_COPIES = {"cped_heldout": 2}  # how many times a set counts in the fit (others once)
 
 
-def served_log_proba(name: str, texts: list[str], *, model_dir: Path, threads: int) -> np.ndarray:
-    """The served model's uncalibrated log-probabilities (n, 6), cached in var/ per set and model version."""
+def served_log_proba(
+    name: str, texts: list[str], *, model_dir: Path, threads: int, distilled: bool = False
+) -> np.ndarray:
+    """The served model's uncalibrated log-probabilities (n, 6), cached in var/ per set and model version
+    (distilled=True: with the 4-layer student encoder)."""
     from models.emotion.loader import head_version
+    from models.emotion.student import student_digest
 
     # Keyed by the texts too: a set's rows change with its split (scmed lost its train part).
     rows_digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:8]
-    target = CACHE_DIR / f"{name}-{head_version(ARTIFACT_DIR)}-{rows_digest}.npz"
+    encoder = f"-student-{student_digest(ARTIFACT_DIR)}" if distilled else ""
+    target = CACHE_DIR / f"{name}-{head_version(ARTIFACT_DIR)}{encoder}-{rows_digest}.npz"
     if target.exists():
         cached: np.ndarray = np.load(target)["log_p"]
         return cached
     from models.emotion.loader import load_emotion_classifier
 
-    clf = load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False)
+    clf = load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False, distilled=distilled)
     t0 = time.perf_counter()
     probs = clf.predict_proba(texts).numpy()
     print(f"{name}: {len(texts)} texts encoded in {time.perf_counter() - t0:.0f} s")
@@ -86,7 +91,7 @@ def fit(
 
 
 def calibration_parts(
-    *, model_dir: Path, threads: int, half: bool
+    *, model_dir: Path, threads: int, half: bool, distilled: bool = False
 ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per spoken set, (log_p, gold, lengths) of its calibration half (half=True) or its test half; the
     calibration halves come with 2,000 unseen Weibo posts (dev_sets), so that written text, where the
@@ -97,7 +102,7 @@ def calibration_parts(
     out = {}
     for name, rows in sets.items():
         texts = [e.text for e in rows]
-        log_p = served_log_proba(name, texts, model_dir=model_dir, threads=threads)
+        log_p = served_log_proba(name, texts, model_dir=model_dir, threads=threads, distilled=distilled)
         keep = np.array(
             [name == "weibo_dev" or spoken_calibration_half(name, i, e) == half for i, e in enumerate(rows)]
         )

@@ -33,6 +33,7 @@ from models.emotion.data import (
     load_scmed,
     load_smp,
 )
+from models.emotion.head import ARTIFACT_DIR
 from models.emotion.loader import load_emotion_classifier
 from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
 from models.emotion.train import macro_f1
@@ -60,6 +61,21 @@ def unlabelled_texts(limit: int) -> list[str]:
     return uniq[:limit]
 
 
+def teacher_features(served: TransformerEmotionClassifier, prepared: list[str]) -> torch.Tensor:
+    """The teacher's pooled features (fp32 graph), cached in var/ by model version and texts: a resumed run
+    does not spend minutes recomputing them."""
+    import hashlib
+
+    digest = hashlib.sha256("\n".join(prepared).encode()).hexdigest()[:10]
+    cache = REPO_ROOT / "var" / "emotion" / f"student-targets-{served.version}-{digest}.npy"
+    if cache.is_file():
+        return torch.from_numpy(np.load(cache).astype(np.float32))
+    target = served._features(prepared)  # noqa: SLF001 - the teacher's features, as served
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, target.numpy())
+    return target
+
+
 def make_student(teacher: torch.nn.Module, keep: list[int]) -> torch.nn.Module:
     """A copy of the teacher with only the given transformer layers."""
     student = copy.deepcopy(teacher)
@@ -82,9 +98,36 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--texts", type=int, default=50_000)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument(
+        "--kl-weight",
+        type=float,
+        default=1.0,
+        help="weight of the head-distribution KL against the feature MSE",
+    )
+    ap.add_argument(
+        "--resume", type=Path, help="continue from this student checkpoint (var/emotion/student-L<k>) instead"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-rows", type=int, default=1500)
+    ap.add_argument(
+        "--publish",
+        action="store_true",
+        help="train nothing: write var/emotion/student-L<k>/ into models/emotion/artifact (student.safetensors)",
+    )
+    ap.add_argument("--publish-from", type=Path, help="the checkpoint --publish writes (default: the run's)")
+    ap.add_argument(
+        "--dev-compare",
+        type=Path,
+        nargs="+",
+        help="train nothing: macro-F1 of these checkpoints on the dev sets, against the full encoder",
+    )
     args = ap.parse_args()
+    if args.publish:
+        publish(args.publish_from or REPO_ROOT / "var" / "emotion" / f"student-L{args.layers}")
+        return
+    if args.dev_compare:
+        dev_compare(args.dev_compare, args.threads)
+        return
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     out_dir = REPO_ROOT / "var" / "emotion" / f"student-L{args.layers}"
@@ -108,7 +151,7 @@ def main() -> None:
     texts = unlabelled_texts(args.texts)
     prepared = served._prepare(texts)  # noqa: SLF001 - t2s, as served
     t0 = time.perf_counter()
-    target = served._features(prepared)  # noqa: SLF001 - the teacher's features (fp32 graph)
+    target = teacher_features(served, prepared)
     print(f"{len(texts)} texts; teacher features in {time.perf_counter() - t0:.0f} s", flush=True)
     with torch.inference_mode():
         target_logp = torch.log_softmax(head(target), dim=-1)
@@ -116,7 +159,16 @@ def main() -> None:
     for p in head.parameters():
         p.requires_grad_(False)
 
-    student = make_student(teacher, keep)
+    if args.resume:
+        from transformers import BertModel
+
+        student = BertModel.from_pretrained(str(args.resume), add_pooling_layer=False)
+        if student.config.num_hidden_layers != args.layers:
+            raise SystemExit(
+                f"{args.resume} has {student.config.num_hidden_layers} layers, not {args.layers}"
+            )
+    else:
+        student = make_student(teacher, keep)
     for p in student.embeddings.parameters():
         p.requires_grad_(False)
     params = [p for p in student.parameters() if p.requires_grad]
@@ -139,7 +191,7 @@ def main() -> None:
             mse = (((feats - target[idx]) / scale) ** 2).mean()
             logp = torch.log_softmax(head(feats), dim=-1)
             kl = torch.nn.functional.kl_div(logp, target_logp[idx], log_target=True, reduction="batchmean")
-            loss = mse + kl
+            loss = mse + args.kl_weight * kl
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -153,13 +205,84 @@ def main() -> None:
                     flush=True,
                 )
                 running = [0.0, 0.0]
+        # Saved after every epoch: a long run can be evaluated (and served) before it ends.
+        save_student(
+            student,
+            out_dir,
+            {
+                "keep": keep,
+                "pooled": student_layers,
+                "epochs_done": epoch + 1,
+                **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            },
+        )
     student.eval()
+    report(served, student, student_layers, args, out_dir)
+
+
+def save_student(student: torch.nn.Module, out_dir: Path, meta: dict[str, object]) -> None:
+    """The student as a BertModel checkpoint plus student.json (what it keeps and how it was trained)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     student.save_pretrained(str(out_dir))
-    (out_dir / "student.json").write_text(
-        json.dumps({"keep": keep, "pooled": student_layers, **vars(args)}, indent=2) + "\n"
+    (out_dir / "student.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def publish(checkpoint: Path, artifact_dir: Path = ARTIFACT_DIR) -> None:
+    """Commit-ready artefact from a trained checkpoint: its layers in fp16 and its recipe."""
+    from transformers import BertModel
+
+    from models.emotion.head import load_head
+    from models.emotion.student import save_student_artifact
+
+    meta = json.loads((checkpoint / "student.json").read_text())
+    student = BertModel.from_pretrained(str(checkpoint), add_pooling_layer=False).eval()
+    _, config, _ = load_head(artifact_dir)
+    recipe = {k: meta[k] for k in ("epochs", "epochs_done", "texts", "lr", "layers") if k in meta}
+    path = save_student_artifact(
+        student,
+        artifact_dir,
+        pooled=tuple(meta["pooled"]),
+        base_model_sha256=config.base_model_sha256,
+        teacher_layers=list(meta["keep"]),
+        extra={
+            "recipe": recipe,
+            "trained_by": "models/emotion/train_student.py",
+            "distilled_on": "head_training_set + JDDC training-session customer turns + STC-3 training "
+            "dialogues + online_shopping_10_cats reviews (unlabelled; no evaluation row)",
+        },
     )
-    report(served, student, student_layers, args, out_dir)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def dev_compare(checkpoints: list[Path], threads: int) -> None:
+    """Which checkpoint to publish, chosen without the test sets: macro-F1 of the served head over each
+    student (ONNX fp32) on the dev sets (models.emotion.data.dev_sets), the full encoder's next to it."""
+    from transformers import BertModel
+
+    from models.emotion.data import dev_sets
+    from models.emotion.onnx_encoder import export
+
+    served = load_emotion_classifier(DEFAULT_CACHE_DIR, num_threads=threads, verify_checksum=False)
+    sets = dev_sets(head_training_set())
+    systems = {"full encoder": served}
+    for ckpt in checkpoints:
+        meta = json.loads((ckpt / "student.json").read_text())
+        student = BertModel.from_pretrained(str(ckpt), add_pooling_layer=False).eval()
+        graph = export(
+            TorchPooledEncoder(student, tuple(meta["pooled"])), ckpt / "student.onnx", threads=threads
+        )
+        systems[str(ckpt)] = classifier_with(served, graph)
+    print(f"{'system':40s} " + " ".join(f"{k:>10s}" for k in sets) + f" {'worst Δ':>8s}")
+    base: list[float] = []
+    for name, clf in systems.items():
+        f1s = []
+        for examples in sets.values():
+            pred = [p.label if p else "neutral" for p in clf.predict([e.text for e in examples])]
+            gold = [EMOTION_LABELS.index(e.label) for e in examples]
+            f1s.append(macro_f1(np.array(gold), np.array([EMOTION_LABELS.index(x) for x in pred])))
+        base = base or f1s
+        worst = min(a - b for a, b in zip(f1s, base, strict=True))
+        print(f"{name:40s} " + " ".join(f"{f:10.4f}" for f in f1s) + f" {worst:+8.4f}", flush=True)
 
 
 def report(
@@ -171,7 +294,7 @@ def report(
 ) -> None:
     """Teacher and student (ONNX fp32 and int8) side by side: utterances/s at batch 32 and macro-F1."""
     from benchmarks.bench_emotion import throughput
-    from models.emotion.onnx_encoder import load_graph
+    from models.emotion.onnx_encoder import export
 
     rows = args.eval_rows
     sets = {
@@ -182,10 +305,10 @@ def report(
     utts = [t for t in load_jddc_customer(heldout=True) if len(t) >= 2][:256]
     systems = {"teacher onnx fp32": served}
     for quantize in (False, True):
-        graph = load_graph(
+        # Exported afresh: a graph left by an earlier run in the same directory is another student.
+        graph = export(
+            TorchPooledEncoder(student, student_layers),
             out_dir / f"student{'-int8' if quantize else ''}.onnx",
-            width=served.encoder.width,
-            reference=lambda: TorchPooledEncoder(student, student_layers),
             quantize=quantize,
             threads=args.threads,
         )
