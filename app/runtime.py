@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pipelines.abuse import AbuseScorer
 from pipelines.audit import AuditPipeline, AuditStages, build_stages, with_rules
@@ -41,26 +41,30 @@ def _keyword_extractor(lexicon_dir: Path) -> KeywordExtractor:
     )
 
 
+class EmotionModelKey(NamedTuple):
+    """What selects the emotion encoder a process serves (hashable: the cache key of the loaders below)."""
+
+    model_root: Path
+    threads: int
+    batch_size: int
+    backend: EmotionBackend = "onnx"
+    int8: bool = False
+    distilled: bool = False
+
+
 @cache
-def _emotion_classifier(
-    model_root: Path,
-    threads: int,
-    batch_size: int,
-    backend: EmotionBackend = "onnx",
-    int8: bool = False,
-    distilled: bool = False,
-) -> EmotionClassifier:
+def _emotion_classifier(key: EmotionModelKey) -> EmotionClassifier:
     from models.emotion.loader import load_emotion_classifier
     from models.emotion.setup import ModelAssetError
 
     try:
         classifier = load_emotion_classifier(
-            model_root,
-            num_threads=threads,
-            batch_size=batch_size,
-            backend=backend,
-            quantize=int8,
-            distilled=distilled,
+            key.model_root,
+            num_threads=key.threads,
+            batch_size=key.batch_size,
+            backend=key.backend,
+            quantize=key.int8,
+            distilled=key.distilled,
         )
     except ModelAssetError as exc:  # the message names the set-up command
         raise ModelSetupError(str(exc)) from exc
@@ -69,21 +73,14 @@ def _emotion_classifier(
 
 
 @cache
-def _abuse_classifier(
-    model_root: Path,
-    threads: int,
-    batch_size: int,
-    backend: EmotionBackend = "onnx",
-    int8: bool = False,
-    distilled: bool = False,
-) -> AbuseScorer:
+def _abuse_classifier(key: EmotionModelKey) -> AbuseScorer:
     from models.abuse.loader import base_model_sha256, load_abuse_classifier
     from models.emotion.setup import ModelAssetError
 
-    emotion = _emotion_classifier(model_root, threads, batch_size, backend, int8, distilled)
+    emotion = _emotion_classifier(key)
     try:
         return load_abuse_classifier(
-            emotion_layers=getattr(emotion, "layers", ()), base_model_sha256=base_model_sha256(model_root)
+            emotion_layers=getattr(emotion, "layers", ()), base_model_sha256=base_model_sha256(key.model_root)
         )
     except ModelAssetError as exc:
         raise ModelSetupError(str(exc)) from exc
@@ -124,7 +121,7 @@ class AuditRuntime:
         if settings.emotion_enabled:
             from models.emotion.onnx_encoder import use_int8
 
-            model_args = (
+            key = EmotionModelKey(
                 settings.model_dir / "e5-small",
                 settings.torch_threads,
                 settings.emotion_batch_size,
@@ -132,10 +129,10 @@ class AuditRuntime:
                 use_int8(settings.emotion_int8, settings.emotion_backend),
                 settings.emotion_encoder == "distilled",
             )
-            self.emotion = _emotion_classifier(*model_args)
+            self.emotion = _emotion_classifier(key)
             if settings.abuse_enabled:
                 # Loaded next to emotion: its head reads the emotion encoder's pooled features.
-                self.abuse = _abuse_classifier(*model_args)
+                self.abuse = _abuse_classifier(key)
             # Conversation-level dissatisfaction (issue 11): reads the same encoder pass; a small linear model.
             self.dissatisfaction = _dissatisfaction_model()
             # What a stored emotion confidence means (issue 11): rescaled so that 0.8 is right ~80 % of the time.
