@@ -29,7 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # int8 dot product, which moves 3.5 % of labels (tests/models/test_emotion_onnx.py tests that graph).
     os.environ.setdefault("AUDIT_EMOTION_INT8", "false")
     # Likewise the full 8-layer encoder whose labels the tests' expectations were written against: the distilled
-    # encoder served by default keeps 89 % of them (tests/models/test_emotion_student.py and
+    # encoder served by default keeps about 88 % of them (tests/models/test_emotion_student.py and
     # tests/app/test_emotion_distilled_api.py test it).
     os.environ.setdefault("AUDIT_EMOTION_ENCODER", "full")
     del config
