@@ -1,6 +1,9 @@
 """Distil the served 8-layer encoder into a shallower student that reproduces its pooled features (issue 11 part 3).
 
-    PYTHONPATH=. OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.emotion.train_student --layers 4 --epochs 2
+    PYTHONPATH=. OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m models.emotion.train_student --layers 4 --epochs 2 \
+        --texts 90000                                  # the served student (~40 min on 2 cores)
+    ... -m models.emotion.train_student --dev-compare var/emotion/student-L4 [more checkpoints]   # choose on dev
+    ... -m models.emotion.train_student --publish [--publish-from DIR]   # -> models/emotion/artifact/student.*
 
 Why features: the emotion head, the abuse head and the dissatisfaction model all read the same pooled
 1152-d features (layers 6-8). A student whose pooled features match them serves all three unchanged, so only
