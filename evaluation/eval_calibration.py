@@ -51,16 +51,22 @@ def fit_temperature(log_p: np.ndarray, gold: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
-def reliability(probs: np.ndarray, gold: np.ndarray) -> tuple[float, list[tuple[str, int, float, float]]]:
-    """ECE (10 equal-width bins) and, per confidence bin of BINS, (bin, count, mean confidence, accuracy)."""
-    conf, pred = probs.max(axis=1), probs.argmax(axis=1)
-    right = (pred == gold).astype(np.float64)
+def expected_calibration_error(conf: np.ndarray, right: np.ndarray) -> float:
+    """ECE over 10 equal-width confidence bins: the mean |confidence - accuracy|, weighted by bin size."""
     edges = np.linspace(0, 1, 11)
     ece = 0.0
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         m = (conf > lo) & (conf <= hi)
         if m.any():
-            ece += m.mean() * abs(conf[m].mean() - right[m].mean())
+            ece += float(m.mean() * abs(conf[m].mean() - right[m].mean()))
+    return ece
+
+
+def reliability(probs: np.ndarray, gold: np.ndarray) -> tuple[float, list[tuple[str, int, float, float]]]:
+    """ECE (10 equal-width bins) and, per confidence bin of BINS, (bin, count, mean confidence, accuracy)."""
+    conf, pred = probs.max(axis=1), probs.argmax(axis=1)
+    right = (pred == gold).astype(np.float64)
+    ece = expected_calibration_error(conf, right)
     rows = []
     for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
         m = (conf >= lo) & (conf < hi)

@@ -13,6 +13,7 @@ The other halves are never read here; evaluation/eval_calibration.py prints the 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import time
@@ -23,12 +24,21 @@ import numpy as np
 from models.emotion.data import dev_sets, head_training_set, spoken_calibration_half, spoken_sets
 from models.emotion.head import ARTIFACT_DIR
 from models.emotion.setup import DEFAULT_CACHE_DIR, REPO_ROOT
+from pipelines.emotion import TransformerEmotionClassifier
 from pipelines.emotion_calibration import LengthTemperature
 from pipelines.types import EMOTION_LABELS
 
 CACHE_DIR = REPO_ROOT / "var" / "emotion" / "calibration"
 CALIBRATION_FILE = "calibration.json"
 SET_COPIES = {"cped_heldout": 2}  # how many times a set counts in the fit (others once)
+
+
+@functools.cache
+def _classifier(model_dir: Path, threads: int, distilled: bool) -> TransformerEmotionClassifier:
+    """Loaded once for all the sets whose log-probabilities are not cached yet."""
+    from models.emotion.loader import load_emotion_classifier
+
+    return load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False, distilled=distilled)
 
 
 def served_log_proba(
@@ -46,11 +56,8 @@ def served_log_proba(
     if target.exists():
         cached: np.ndarray = np.load(target)["log_p"]
         return cached
-    from models.emotion.loader import load_emotion_classifier
-
-    clf = load_emotion_classifier(model_dir, num_threads=threads, verify_checksum=False, distilled=distilled)
     t0 = time.perf_counter()
-    probs = clf.predict_proba(texts).numpy()
+    probs = _classifier(model_dir, threads, distilled).predict_proba(texts).numpy()
     print(f"{name}: {len(texts)} texts encoded in {time.perf_counter() - t0:.0f} s")
     log_p: np.ndarray = np.log(np.clip(probs, 1e-12, 1.0))
     CACHE_DIR.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,9 @@ the dissatisfaction model read do not change; only the head that turns them into
 on `head_training_set` (the adapters' rows plus the train parts of scmed_dialogue and empathetic_personas_zh),
 spoken-style rows up-weighted, plus a "keep" term (the KL divergence from the previous head's distribution on
 written rows) so that learning spoken text does not cost Weibo. A small grid (fresh head or the previous head
-fine-tuned; spoken weight; keep weight) is chosen on dev rows none of the candidates trains on: unseen epidemic-period Weibo posts, scmed's and empathetic's dev
-parts and the calibration half of the CPED held-out series (their test halves are never read here).
+fine-tuned; spoken weight; keep weight) is chosen on dev rows none of the candidates trains on: unseen
+epidemic-period Weibo posts, scmed's and empathetic's dev parts and the calibration half of the CPED held-out
+series (their test halves are never read here).
 Then: train_ngram (same rows), train_calibration, and the dissatisfaction model (its dense features read the
 emotion probabilities): `models.dissatisfaction.train_features --force`, `models.dissatisfaction.train`.
 """

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from models.emotion.data import (
+    Example,
     head_training_set,
     load_cped,
     load_jddc_customer,
@@ -257,6 +258,13 @@ def publish(checkpoint: Path, artifact_dir: Path = ARTIFACT_DIR) -> None:
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+def scored(clf: TransformerEmotionClassifier, examples: list[Example]) -> tuple[float, list[str]]:
+    """Macro-F1 of clf's labels on labelled examples, and the labels (empty text: neutral)."""
+    pred = [p.label if p else "neutral" for p in clf.predict([e.text for e in examples])]
+    gold = [EMOTION_LABELS.index(e.label) for e in examples]
+    return macro_f1(np.array(gold), np.array([EMOTION_LABELS.index(x) for x in pred])), pred
+
+
 def dev_compare(checkpoints: list[Path], threads: int) -> None:
     """Which checkpoint to publish, chosen without the test sets: macro-F1 of the served head over each
     student (ONNX fp32) on the dev sets (models.emotion.data.dev_sets), the full encoder's next to it."""
@@ -278,11 +286,7 @@ def dev_compare(checkpoints: list[Path], threads: int) -> None:
     print(f"{'system':40s} " + " ".join(f"{k:>10s}" for k in sets) + f" {'worst Δ':>8s}")
     base: list[float] = []
     for name, clf in systems.items():
-        f1s = []
-        for examples in sets.values():
-            pred = [p.label if p else "neutral" for p in clf.predict([e.text for e in examples])]
-            gold = [EMOTION_LABELS.index(e.label) for e in examples]
-            f1s.append(macro_f1(np.array(gold), np.array([EMOTION_LABELS.index(x) for x in pred])))
+        f1s = [scored(clf, examples)[0] for examples in sets.values()]
         base = base or f1s
         worst = min(a - b for a, b in zip(f1s, base, strict=True))
         print(f"{name:40s} " + " ".join(f"{f:10.4f}" for f in f1s) + f" {worst:+8.4f}", flush=True)
@@ -322,9 +326,8 @@ def report(
         speed = float(np.median([throughput(clf, utts, 32, 2) for _ in range(3)]))
         f1s, agree = [], []
         for set_name, examples in sets.items():
-            pred = [p.label if p else "neutral" for p in clf.predict([e.text for e in examples])]
-            gold = [EMOTION_LABELS.index(e.label) for e in examples]
-            f1s.append(macro_f1(np.array(gold), np.array([EMOTION_LABELS.index(x) for x in pred])))
+            f1, pred = scored(clf, examples)
+            f1s.append(f1)
             ref.setdefault(set_name, pred)
             agree.append(np.mean([a == b for a, b in zip(pred, ref[set_name], strict=True)]))
         print(

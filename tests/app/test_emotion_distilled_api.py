@@ -17,9 +17,9 @@ from app.db.migrate import upgrade
 from app.db.session import session_scope
 from app.main import create_app
 from app.settings import Settings
+from evaluation.eval_calibration import expected_calibration_error
 from models.emotion.data import is_calibration_row, load_cped
 from tests.app.conftest import make_settings
-from tests.app.test_emotion_calibration_api import _ece as expected_calibration_error
 from tests.factories.conversations import transcript, utterance
 
 pytestmark = pytest.mark.slow
