@@ -7,6 +7,8 @@ alone), plus the neutral check on hand-checked JDDC customer questions.
     PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion            # the model as served (fp32), ~6 min
     PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion --int8     # the int8 graph
     PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion --baseline-rev ''   # no earlier model
+    PYTHONPATH=. .venv/bin/python -m evaluation.eval_emotion --distilled --int8 --baseline previous
+        # the default served on VNNI cores against the model served before the spoken retrain (issue 11 part 2)
 """
 
 from __future__ import annotations
@@ -136,6 +138,12 @@ def main() -> None:
         action="store_true",
         help="the 4-layer student (AUDIT_EMOTION_ENCODER=distilled); 'before' is then the full fp32 encoder",
     )
+    ap.add_argument(
+        "--baseline",
+        choices=("previous", "full"),
+        help="what 'before' is: the model served at --baseline-rev (the default without --distilled) or the "
+        "unoptimised full fp32 encoder (the default with --distilled)",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="evaluate on the first N rows of each set (0 = all)")
     ap.add_argument(
@@ -155,7 +163,8 @@ def main() -> None:
     )
     print(f"model {clf.version} loaded in {time.perf_counter() - start:.1f} s")
     before = None
-    if args.distilled:  # what distillation (and int8) cost: against the unoptimised full encoder
+    baseline = args.baseline or ("full" if args.distilled else "previous")
+    if baseline == "full":  # what distillation (and int8) cost: against the unoptimised full encoder
         before = load_emotion_classifier(
             args.model_dir, artifact_dir=args.artifact_dir, num_threads=args.threads, verify_checksum=False
         )
@@ -166,7 +175,9 @@ def main() -> None:
                 args.model_dir,
                 artifact_dir=committed_artifact(args.baseline_rev),
                 num_threads=args.threads,
-                quantize=args.int8,
+                # Like for like when measuring the full encoder; against the student, the earlier model as it
+                # was served then (fp32).
+                quantize=args.int8 and not args.distilled,
                 verify_checksum=False,
             )
             print(f"before: the model served at {args.baseline_rev}, {before.version}")
