@@ -49,8 +49,9 @@ SEED = 13
 SHARED = REPO_ROOT.parent / "shared" / "data"
 
 
-def unlabelled_texts(limit: int) -> list[str]:
-    """Distillation text: training rows, JDDC training-session turns, STC-3 training dialogues, reviews."""
+def unlabelled_texts(limit: int, max_chars: int = 0) -> list[str]:
+    """Distillation text: training rows, JDDC training-session turns, STC-3 training dialogues, reviews
+    (max_chars > 0: only texts that short)."""
     from models.dissatisfaction.data import is_heldout, load_stc3
 
     texts = [e.text for e in head_training_set()]
@@ -60,7 +61,9 @@ def unlabelled_texts(limit: int) -> list[str]:
 
     with (SHARED / "sentiment" / "online_shopping_10_cats.csv").open(encoding="utf-8-sig", newline="") as f:
         texts += [r["review"].strip()[:200] for r in csv.DictReader(f) if r["review"]]
-    uniq = sorted({t.strip() for t in texts if t and t.strip()})
+    uniq = sorted(
+        {t.strip() for t in texts if t and t.strip() and (not max_chars or len(t.strip()) <= max_chars)}
+    )
     random.Random(SEED).shuffle(uniq)
     return uniq[:limit]
 
@@ -78,6 +81,19 @@ def teacher_features(served: TransformerEmotionClassifier, prepared: list[str]) 
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, target.numpy())
     return target
+
+
+def resumed(path: Path) -> torch.nn.Module:
+    """The student to continue from: a checkpoint of this script (var/emotion/student-L<k>) or the published
+    artefact (models/emotion/artifact, its fp16 layers over the e5 base's embeddings)."""
+    from transformers import BertModel
+
+    if (path / "student.safetensors").is_file():
+        from models.emotion.student import load_student_config, load_student_encoder
+
+        return load_student_encoder(DEFAULT_CACHE_DIR, load_student_config(path), path)
+    model: torch.nn.Module = BertModel.from_pretrained(str(path), add_pooling_layer=False)
+    return model
 
 
 def make_student(teacher: torch.nn.Module, keep: list[int]) -> torch.nn.Module:
@@ -103,13 +119,22 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=50_000)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument(
+        "--max-chars",
+        type=int,
+        default=0,
+        help="distil on texts of at most this many characters only (0: all), e.g. to fine-tune on short turns",
+    )
+    ap.add_argument(
         "--kl-weight",
         type=float,
         default=1.0,
         help="weight of the head-distribution KL against the feature MSE",
     )
     ap.add_argument(
-        "--resume", type=Path, help="continue from this student checkpoint (var/emotion/student-L<k>) instead"
+        "--resume",
+        type=Path,
+        help="continue from this student checkpoint (var/emotion/student-L<k>) or the published one "
+        "(models/emotion/artifact) instead",
     )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-rows", type=int, default=1500)
@@ -152,7 +177,7 @@ def main() -> None:
         flush=True,
     )
 
-    texts = unlabelled_texts(args.texts)
+    texts = unlabelled_texts(args.texts, args.max_chars)
     prepared = served._prepare(texts)  # noqa: SLF001 - t2s, as served
     t0 = time.perf_counter()
     target = teacher_features(served, prepared)
@@ -164,9 +189,7 @@ def main() -> None:
         p.requires_grad_(False)
 
     if args.resume:
-        from transformers import BertModel
-
-        student = BertModel.from_pretrained(str(args.resume), add_pooling_layer=False)
+        student = resumed(args.resume)
         if student.config.num_hidden_layers != args.layers:
             raise SystemExit(
                 f"{args.resume} has {student.config.num_hidden_layers} layers, not {args.layers}"
