@@ -86,12 +86,12 @@ def teacher_features(served: TransformerEmotionClassifier, prepared: list[str]) 
 def resumed(path: Path) -> torch.nn.Module:
     """The student to continue from: a checkpoint of this script (var/emotion/student-L<k>) or the published
     artefact (models/emotion/artifact, its fp16 layers over the e5 base's embeddings)."""
-    from transformers import BertModel
-
     if (path / "student.safetensors").is_file():
         from models.emotion.student import load_student_config, load_student_encoder
 
         return load_student_encoder(DEFAULT_CACHE_DIR, load_student_config(path), path)
+    from transformers import BertModel
+
     model: torch.nn.Module = BertModel.from_pretrained(str(path), add_pooling_layer=False)
     return model
 
