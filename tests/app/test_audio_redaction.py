@@ -41,6 +41,7 @@ class SpokenNumberCall:
     path: Path
     number: str
     pii: tuple[int, int]
+    carrier: tuple[tuple[int, int], ...] = ()  # the speech around the number (samples), mono calls only
 
 
 def _rms(x: npt.NDArray[np.float32]) -> float:
@@ -183,12 +184,28 @@ class TestSpokenNumberRedacted:
 
 
 @pytest.fixture(scope="module")
-def dropped_number_call(best_speaker: Speaker, tmp_path_factory: pytest.TempPathFactory) -> SpokenNumberCall:
-    """A mono call whose ID number Whisper base drops from the transcript (call 2 of the evaluation)."""
-    _, call = make_calls([best_speaker], 3)[2]
-    path = tmp_path_factory.mktemp("second-look") / "id.wav"
-    sf.write(path, call.audio, RATE)
-    return SpokenNumberCall(path, call.number, (call.pii[0][0], call.pii[-1][1]))
+def dropped_number_call(
+    best_speaker: Speaker, whisper_base: Any, tmp_path_factory: pytest.TempPathFactory
+) -> SpokenNumberCall:
+    """A mono call whose number Whisper base drops from the transcript.
+
+    Which call that is depends on the CPU: Whisper decodes the same audio differently on AVX2 and AVX-512
+    cores (call 2 of the evaluation, an ID number, on the machines CI has run on; on an AMD EPYC Zen 4 the
+    first pass writes that number down, as 27 digits, and drops call 8's instead). So the calls are decoded
+    here as the service's first pass decodes them, call 2 first, and the first whose transcript holds no
+    number is used.
+    """
+    transcriber = Transcriber(whisper_base, TranscribeOptions())
+    folder = tmp_path_factory.mktemp("second-look")
+    calls = make_calls([best_speaker], 12)
+    for n in (2, *(i for i in range(len(calls)) if i != 2)):
+        call = calls[n][1]
+        path = folder / f"call{n}.wav"
+        sf.write(path, call.audio, RATE)
+        text = "".join(u.text for u in transcriber.transcribe(path, layout="mono").utterances)
+        if len(_digits(text)) < 9 and not PiiMasker().mask(text).spans:
+            return SpokenNumberCall(path, call.number, (call.pii[0][0], call.pii[-1][1]), tuple(call.carrier))
+    pytest.skip(f"Whisper base on this CPU reads all {len(calls)} numbers: none is left for the second look")
 
 
 class TestSecondLook:
@@ -214,11 +231,18 @@ class TestSecondLook:
         assert (red["kind"] in ("id_card", "mobile", "digits"), red["channel"]) == (True, 0)
         assert red["start_ms"] <= start * 1000 // RATE
         assert red["end_ms"] >= -(-end * 1000 // RATE)
-        assert red["end_ms"] - red["start_ms"] <= (end - start) * 1000 // RATE + 500  # the carriers stay
 
         audio = client.get(f"/v1/conversations/{conv_id}/audio", headers=auth["supervisor"])
         served, _ = sf.read(io.BytesIO(audio.content), dtype="float32")
         assert _rms(served[start:end]) == 0.0
+        # The carriers stay: the speech either side loses at most 2 % of the call to silence, the evaluation's
+        # target (evaluation/eval_redaction.py). The silent gaps around the number may go.
+        original, _ = sf.read(call.path, dtype="float32")
+        lost = sum(
+            int(np.count_nonzero((served[a:b] == 0.0) & (original[a:b] != 0.0))) for a, b in call.carrier
+        )
+        assert call.carrier
+        assert lost <= 0.02 * len(original)
         redacted = tmp_path / "served.wav"
         redacted.write_bytes(audio.content)
         again = Transcriber(whisper_base, TranscribeOptions()).transcribe(redacted, layout="mono")
