@@ -387,8 +387,10 @@ class TestPackedBatched:
         sf.write(tmp_path / "two.wav", np.concatenate([first, gap, second]), RATE, subtype="PCM_16")
         result = packed.transcribe(tmp_path / "two.wav", layout="mono")
         assert [u.speaker for u in result.utterances] == ["unknown", "unknown"]
-        assert cer(W0121, result.utterances[0].text) <= 0.2, result.utterances[0].text
-        assert cer(W0122, result.utterances[1].text) <= 0.2, result.utterances[1].text
+        # Each turn holds its own sentence (the two share no character: CER 1.0 between them). 0.3, not 0.2:
+        # Whisper base's decoding differs between CPUs, and on an AMD EPYC Zen 4 it hears 城市 as 尝试 (0.23).
+        assert cer(W0121, result.utterances[0].text) <= 0.3, result.utterances[0].text
+        assert cer(W0122, result.utterances[1].text) <= 0.3, result.utterances[1].text
         second_at = (len(first) + len(gap)) * 1000 // RATE
         assert result.utterances[1].start_ms is not None
         assert second_at - 300 <= result.utterances[1].start_ms <= second_at + 800
