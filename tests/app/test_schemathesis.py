@@ -68,22 +68,20 @@ def running_app(client: TestClient) -> _RunningApp:
 schema = schemathesis.openapi.from_dict(create_app(Settings(start_worker=False)).openapi())
 
 
-def _removes_the_key(case: schemathesis.Case) -> bool:
-    """Whether the case is a negative one whose point is a request without the Authorization header.
+def _negates_the_key(case: schemathesis.Case) -> bool:
+    """Whether the case is a negative one about the Authorization header (removed, or a malformed value).
 
     Every other case gets the role's key. Given this one, the request would become valid and succeed, and
-    the negative-data check would report the 200 as invalid data accepted. That happened in a full run on an
-    AMD EPYC Zen 4, though not when this file ran alone. Sent as generated, without a key, the request must
-    get a 401.
+    the negative-data check would report the 200 as invalid data accepted. That happened in full runs on an
+    AMD EPYC Zen 4, though not when this file ran alone. Sent as generated, with no key or its malformed one,
+    the request must get a 401.
     """
     meta = case.meta
     if meta is None or not meta.generation.mode.is_negative:
         return False
-    if any(name.lower() == "authorization" for name in case.headers or {}):
-        return False
     data = meta.phase.data
     said = [str(getattr(data, "description", "") or "")]
-    said += [f"{m.parameter} {m.original_value}" for m in getattr(data, "mutations", ())]
+    said += [repr(m) for m in getattr(data, "mutations", ())]
     return "authorization" in " ".join(said).lower()
 
 
@@ -108,7 +106,7 @@ def _role_test(role: str) -> Callable[..., None]:
         case: schemathesis.Case, running_app: _RunningApp, keys: dict[str, str], stats: dict[str, int]
     ) -> None:
         stats[case.operation.label] = stats.get(case.operation.label, 0) + 1
-        headers = {} if _removes_the_key(case) else {"Authorization": f"Bearer {keys[role]}"}
+        headers = {} if _negates_the_key(case) else {"Authorization": f"Bearer {keys[role]}"}
         case.call_and_validate(app=running_app, headers=headers, checks=CHECKS)
 
     test.__doc__ = f"With a {role} key: no 5xx, and every response matches the schema of its route."
