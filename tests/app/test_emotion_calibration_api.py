@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from fastapi.testclient import TestClient
 
 from evaluation.eval_calibration import expected_calibration_error
-from models.emotion.data import is_calibration_row, load_cped
-from tests.factories.conversations import transcript, utterance
+from tests.factories.spoken import post_held_out_cped
 
 SAMPLE = 240  # CPED held-out turns from the half the calibration was never fitted on
 
@@ -15,21 +13,10 @@ SAMPLE = 240  # CPED held-out turns from the half the calibration was never fitt
 def test_confidence_is_calibrated_on_held_out_spoken_turns(
     client: TestClient, auth: dict[str, dict[str, str]]
 ) -> None:
-    rows = [e for i, e in enumerate(load_cped(test=True)) if not is_calibration_row(i, e.text)][:SAMPLE]
-    stored = []
-    for n in range(0, SAMPLE, 60):
-        turns = [utterance("customer", e.text) for e in rows[n : n + 60]]
-        resp = client.post("/v1/conversations", json=transcript(f"cal-{n}", turns), headers=auth["ingest"])
-        assert resp.status_code == 201, resp.text
-        stored.extend(resp.json()["utterances"])
-    texts = [e.text for e in rows]
-    # The model's own probabilities for the same turns, as the service computed them before calibration.
-    raw = client.app.state.runtime.emotion.predict(texts)  # type: ignore[attr-defined]
-    assert [u["emotion"] for u in stored] == [p.label for p in raw]  # calibration never changes a label
-    gold = np.array([e.label for e in rows])
-    right = np.array([u["emotion"] for u in stored]) == gold
-    conf = np.array([u["emotion_confidence"] for u in stored])
-    raw_conf = np.array([p.confidence for p in raw])
+    posted = post_held_out_cped(client, auth, SAMPLE)
+    stored, right, conf, raw_conf = posted.stored, posted.right, posted.confidence, posted.raw_confidence
+    # Calibration never changes a label.
+    assert [u["emotion"] for u in stored] == [p.label if p else None for p in posted.raw]
     assert (conf < raw_conf).mean() > 0.9  # short spoken turns are softened
     for u in stored:
         assert abs(sum(u["emotion_probs"].values()) - 1.0) < 1e-3
